@@ -1,4 +1,4 @@
-import {spawn} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
@@ -92,9 +92,11 @@ describe('test server', () => {
   })
 
   it('rejects a wrong pinned host key', async () => {
+    const otherKey = path.join(server().directory, 'other_host_key')
     const otherKnownHosts = path.join(server().directory, 'other_known_hosts')
-    const wrongKey = 'AAAAC3NzaC1lZDI1NTE5AAAAIHrk1kzbE4gN9z6n7o3k0yTqRmmj7bYxgp4lF0Y8v3Qd'
-    fs.writeFileSync(otherKnownHosts, `[127.0.0.1]:${server().port} ssh-ed25519 ${wrongKey}\n`)
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey])
+    const [keyType, keyData] = fs.readFileSync(`${otherKey}.pub`, 'utf8').split(' ')
+    fs.writeFileSync(otherKnownHosts, `[127.0.0.1]:${server().port} ${keyType} ${keyData}\n`)
     const args = server().sshArgs('root').slice(1).map((arg) => arg.replace(server().knownHostsFile, otherKnownHosts))
     const child = spawn('ssh', [...args, 'true'])
     let stderr = ''
@@ -204,6 +206,27 @@ describe('test server lifecycle', () => {
 
     cleanStaleTestServers()
     expectNothingLeft(directory, rootfs)
+  })
+
+  it('cli prints login commands and stops on SIGINT', async () => {
+    const child = spawn(tsxBinary, ['test/support/test-server-cli.ts'], {cwd: repositoryRoot})
+    let stdout = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
+    await firstLine(child)
+    while (!stdout.includes('Press Ctrl+C')) await new Promise((resolve) => setTimeout(resolve, 20))
+
+    const port = /sshd on 127\.0\.0\.1:(\d+)/.exec(stdout)?.[1]
+    const directory = /-i (\S+)\/client_ed25519/.exec(stdout)?.[1]
+    expect(port).toBeDefined()
+    expect(directory).toBeDefined()
+    expect(stdout).toContain(`ssh -i ${directory}/client_ed25519 -o UserKnownHostsFile=${directory}/known_hosts -p ${port} root@127.0.0.1`)
+    expect(stdout).toContain(`--host root@127.0.0.1:${port} --identity ${directory}/client_ed25519 --known-hosts ${directory}/known_hosts`)
+    expect(stdout).toContain(`--host admin@127.0.0.1:${port} --identity ${directory}/client_ed25519 --known-hosts ${directory}/known_hosts`)
+
+    child.kill('SIGINT')
+
+    expect(await exitOf(child)).toEqual({code: 0, signal: null})
+    expectNothingLeft(directory!, `${directory}/merged`)
   })
 
   it('cli --json prints one line and stops on SIGTERM', async () => {

@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     process.stdout.write(describeServer(server))
   }
 
-  // The sshd child does not keep Node running, so this timer does; it also notices sshd dying.
+  // The sshd child does not keep Node running, so this timer does. It also stops the server when sshd dies.
   const sshdPid = server.sshdPid
   setInterval(() => {
     if (fs.existsSync(`/proc/${sshdPid}`)) return

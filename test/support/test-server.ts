@@ -80,8 +80,8 @@ function runCommand(file: string, args: readonly string[], options: RunOptions =
       })
     })
 
-    // A command that exits before reading its stdin makes the pipe fail with EPIPE; the exit
-    // status already tells the caller what happened.
+    // A command that exits before reading its stdin makes the pipe fail with EPIPE. The exit
+    // status already reports that failure to the caller.
     child.stdin.on('error', () => {})
     child.stdin.end(options.stdin ?? '')
   })
@@ -100,7 +100,7 @@ function runCommandSync(file: string, args: readonly string[], input?: string): 
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4))
 
-/** Blocks the thread; teardown must also work inside a process 'exit' handler. */
+/** Blocks the thread, because teardown must also work inside a process 'exit' handler. */
 function sleepSync(milliseconds: number): void {
   Atomics.wait(sleepCell, 0, 0, milliseconds)
 }
@@ -235,6 +235,20 @@ function removeTreeSafely(directory: string): void {
 // The cached root filesystem
 // ---------------------------------------------------------------------------------------------
 
+const requiredHostPrograms = ['/usr/sbin/debootstrap', '/usr/bin/ssh', '/usr/bin/ssh-keygen', '/usr/sbin/chroot']
+
+/** Throws a clear error when this machine cannot run test servers. */
+function checkHostRequirements(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error('The test server needs root, because it mounts an overlay and runs sshd in a chroot. Run the tests as root.')
+  }
+
+  const missing = requiredHostPrograms.filter((program) => !fs.existsSync(program))
+  if (missing.length > 0) {
+    throw new Error(`The test server needs ${missing.join(', ')} on this machine: apt-get install debootstrap openssh-client coreutils.`)
+  }
+}
+
 /** Returns the cache key: a hash of the package list, the suite, the mirror and the recipe version. */
 export function rootfsKey(): string {
   const recipe = JSON.stringify({
@@ -254,7 +268,7 @@ export function cachedRootfsPath(): string {
 
 const buildLockPath = path.join(cacheDirectory, 'build.lock')
 
-/** Tries to take the build lock; removes a lock whose owner process is gone. */
+/** Tries to take the build lock, removing a lock whose owner process is gone. */
 function tryTakeBuildLock(): boolean {
   try {
     fs.writeFileSync(buildLockPath, JSON.stringify(currentProcessIdentity()), {flag: 'wx'})
@@ -268,8 +282,9 @@ function tryTakeBuildLock(): boolean {
 
   // A lock file without a live owner is left by a killed build. It may also be a lock whose
   // owner has not finished writing it yet, so only remove it when it is older than a second.
-  const ageMilliseconds = Date.now() - fs.statSync(buildLockPath, {throwIfNoEntry: false})!.mtimeMs
-  if (!owner && ageMilliseconds < 1000) return false
+  const lockStat = fs.statSync(buildLockPath, {throwIfNoEntry: false})
+  if (!lockStat) return tryTakeBuildLock()
+  if (!owner && Date.now() - lockStat.mtimeMs < 1000) return false
   fs.rmSync(buildLockPath, {force: true})
   return tryTakeBuildLock()
 }
@@ -293,6 +308,7 @@ export interface EnsureRootfsResult {
 export async function ensureRootfs(log: (line: string) => void = () => {}): Promise<EnsureRootfsResult> {
   const started = Date.now()
   const finalPath = cachedRootfsPath()
+  checkHostRequirements()
   fs.mkdirSync(cacheDirectory, {recursive: true})
 
   const buildTimeoutMilliseconds = 20 * 60_000
@@ -352,8 +368,8 @@ async function buildRootfs(finalPath: string, log: (line: string) => void): Prom
   }
 
   try {
-    // debootstrap unmounts its own /proc and /sys on success; a leftover mount would travel
-    // with the rename into the cache, so check.
+    // debootstrap unmounts its own /proc and /sys on success. A leftover mount would travel
+    // with the rename into the cache, so make sure.
     unmountAllUnder(buildPath)
     await finishRootfs(buildPath)
   } catch (error) {
@@ -373,7 +389,7 @@ async function finishRootfs(root: string): Promise<void> {
 
   fs.writeFileSync(path.join(root, 'etc/resolv.conf'), fs.readFileSync('/etc/resolv.conf'))
 
-  // Every server gets fresh host keys at start; keys made by the openssh-server package would
+  // Every server gets fresh host keys at start. Keys made by the openssh-server package would
   // be shared by all servers built from this cache.
   for (const entry of fs.readdirSync(path.join(root, 'etc/ssh'))) {
     if (entry.startsWith('ssh_host_')) fs.rmSync(path.join(root, 'etc/ssh', entry))
@@ -386,7 +402,7 @@ async function finishRootfs(root: string): Promise<void> {
   inChroot(['useradd', '--create-home', '--shell', '/bin/bash', '--groups', 'sudo', 'admin'])
   inChroot(['useradd', '--create-home', '--shell', '/bin/bash', '--groups', 'sudo', 'pwuser'])
 
-  // Debian's /etc/sudoers gives the sudo group `ALL=(ALL:ALL) ALL`, which asks for a password,
+  // Debian's /etc/sudoers gives the sudo group `ALL=(ALL:ALL) ALL`, which requires a password,
   // and includes /etc/sudoers.d last, so this later rule wins for admin only.
   const sudoersFile = path.join(root, 'etc/sudoers.d/90-admin-nopasswd')
   fs.writeFileSync(sudoersFile, 'admin ALL=(ALL:ALL) NOPASSWD:ALL\n', {mode: 0o440})
@@ -464,8 +480,8 @@ export function cleanStaleTestServers(log: (line: string) => void = () => {}): v
       const owner = readProcessIdentity(path.join(directory, 'owner.json'))
       if (owner && isProcessAlive(owner)) continue
 
-      // A directory without owner.json is either from a start killed in its first
-      // milliseconds, or one being created right now; the age check spares the latter.
+      // A directory without owner.json comes from a start killed in its first milliseconds,
+      // or from a start running right now. The age check spares the second kind.
       const ageMilliseconds = Date.now() - (fs.statSync(directory, {throwIfNoEntry: false})?.mtimeMs ?? 0)
       if (!owner && ageMilliseconds < 60_000) continue
 
@@ -571,7 +587,7 @@ export interface ExecInServerOptions {
   stdin?: string | Buffer
   /** Account to run as (through runuser). Default: root. */
   user?: string
-  /** Extra environment; the command otherwise gets PATH, HOME, USER, LOGNAME and LANG only. */
+  /** Extra environment variables. Otherwise the command gets only PATH, HOME, USER, LOGNAME and LANG. */
   env?: Record<string, string>
 }
 
@@ -590,7 +606,7 @@ export interface TestServer {
   readonly rootUser: 'root'
   /** Normal user with passwordless sudo (NOPASSWD:ALL). */
   readonly sudoUser: 'admin'
-  /** Normal user in the sudo group whose sudo asks for a password. */
+  /** Normal user in the sudo group whose sudo requires a password. */
   readonly passwordSudoUser: 'pwuser'
   /** File (mode 0600) holding the password of passwordSudoUser, new on every start. */
   readonly passwordSudoUserPasswordFile: string
@@ -600,7 +616,7 @@ export interface TestServer {
   readonly knownHostsFile: string
   /** The server's root directory as seen from this machine (the overlay's merged directory). */
   readonly rootfs: string
-  /** Per-server directory that holds the overlay layers, keys and sshd.log. */
+  /** Per-server directory that contains the overlay layers, keys and sshd.log. */
   readonly directory: string
   /** PID of the sshd listener, on this machine. */
   readonly sshdPid: number
@@ -720,8 +736,8 @@ async function startInDirectory(directory: string, lower: string, options: TestS
   await server.writeFile('/etc/ssh/ssh_host_ed25519_key.pub', `${hostPublicKey}\n`)
   fs.mkdirSync(path.join(merged, 'run/sshd'), {recursive: true, mode: 0o755})
 
-  // sudo resolves this machine's hostname (the chroot shares it) and warns when /etc/hosts
-  // does not list it.
+  // The chroot shares this machine's hostname, and sudo prints "unable to resolve host" on
+  // every call when /etc/hosts does not list it.
   await server.writeFile('/etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${os.hostname()}\n::1\tlocalhost ip6-localhost ip6-loopback\n`)
 
   const maxAttempts = options.port === undefined ? 5 : 1
@@ -749,8 +765,8 @@ async function prepareAccounts(server: ServerHandle, clientPublicKey: string, pa
     await server.writeFile(`${sshDirectory}/authorized_keys`, `${clientPublicKey}\n`, {mode: 0o600, owner: user})
   }
 
-  // pwuser needs a real password: sudo asks for it, and an account without one is locked,
-  // which sshd refuses even for key logins when PAM is off.
+  // useradd leaves pwuser without a usable password. A fresh random one per start lets a test
+  // feed it to `sudo -S` and see the password path succeed.
   const password = randomBytes(18).toString('base64url')
   fs.writeFileSync(passwordFile, `${password}\n`, {mode: 0o600})
   const result = await server.exec(['chpasswd'], {stdin: `pwuser:${password}\n`})
