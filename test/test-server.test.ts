@@ -1,5 +1,6 @@
 import {execFileSync, spawn} from 'node:child_process'
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {
@@ -43,6 +44,25 @@ function exitOf(child: ReturnType<typeof spawn>): Promise<{code: number | null; 
 
     child.on('exit', (code, signal) => resolve({code, signal}))
   })
+}
+
+/** Resolves true once nothing accepts TCP connections on 127.0.0.1:port, false after 3 s. */
+async function waitUntilRefused(port: number): Promise<boolean> {
+  const deadline = Date.now() + 3000
+  while (Date.now() < deadline) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1')
+      socket.on('connect', () => {
+        socket.destroy()
+        resolve(false)
+      })
+      socket.on('error', () => resolve(true))
+    })
+    if (refused) return true
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+
+  return false
 }
 
 describe('test server', () => {
@@ -193,16 +213,18 @@ describe('test server lifecycle', () => {
     const script = `
       import {startTestServer} from ${JSON.stringify(path.join(repositoryRoot, 'test/support/test-server.ts'))}
       const server = await startTestServer()
-      process.stdout.write(JSON.stringify({directory: server.directory, rootfs: server.rootfs}) + '\\n')
+      await server.exec(['sh', '-c', 'setsid sleep 600 </dev/null >/dev/null 2>&1 &'])
+      process.stdout.write(JSON.stringify({directory: server.directory, rootfs: server.rootfs, port: server.port}) + '\\n')
       setInterval(() => {}, 1000)
     `
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {cwd: repositoryRoot})
-    const {directory, rootfs} = JSON.parse(await firstLine(child)) as {directory: string; rootfs: string}
+    const {directory, rootfs, port} = JSON.parse(await firstLine(child)) as {directory: string; rootfs: string; port: number}
     child.kill('SIGKILL')
     await exitOf(child)
 
     expect(mountsUnder(directory)).toHaveLength(5)
     expect(processesRootedAt(rootfs).length).toBeGreaterThan(0)
+    expect(await waitUntilRefused(port)).toBe(true)
 
     cleanStaleTestServers()
     expectNothingLeft(directory, rootfs)

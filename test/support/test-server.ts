@@ -235,7 +235,7 @@ function removeTreeSafely(directory: string): void {
 // The cached root filesystem
 // ---------------------------------------------------------------------------------------------
 
-const requiredHostPrograms = ['/usr/sbin/debootstrap', '/usr/bin/ssh', '/usr/bin/ssh-keygen', '/usr/sbin/chroot']
+const requiredHostPrograms = ['/usr/sbin/debootstrap', '/usr/bin/ssh', '/usr/bin/ssh-keygen', '/usr/sbin/chroot', '/usr/bin/setpriv']
 
 /** Throws a clear error when this machine cannot run test servers. */
 function checkHostRequirements(): void {
@@ -245,7 +245,7 @@ function checkHostRequirements(): void {
 
   const missing = requiredHostPrograms.filter((program) => !fs.existsSync(program))
   if (missing.length > 0) {
-    throw new Error(`The test server needs ${missing.join(', ')} on this machine: apt-get install debootstrap openssh-client coreutils.`)
+    throw new Error(`The test server needs ${missing.join(', ')} on this machine: apt-get install debootstrap openssh-client coreutils util-linux.`)
   }
 }
 
@@ -356,7 +356,9 @@ async function buildRootfs(finalPath: string, log: (line: string) => void): Prom
   ]
   const logFd = fs.openSync(logPath, 'w')
   const exitCode = await new Promise<number>((resolve, reject) => {
-    const child = spawn('debootstrap', debootstrapArgs, {stdio: ['ignore', logFd, logFd]})
+    // setpriv makes the kernel kill debootstrap when this process dies, so a killed run leaves
+    // no build going on in the background. cleanStaleTestServers removes what it left.
+    const child = spawn('setpriv', ['--pdeathsig', 'SIGKILL', 'debootstrap', ...debootstrapArgs], {stdio: ['ignore', logFd, logFd]})
     child.on('error', reject)
     child.on('close', (code) => resolve(code ?? 1))
   }).finally(() => fs.closeSync(logFd))
@@ -778,9 +780,11 @@ type SshdOutcome = 'ready' | 'address-in-use' | 'failed'
 async function startSshd(server: ServerHandle, port: number): Promise<SshdOutcome> {
   const logPath = path.join(server.directory, 'sshd.log')
   const logFd = fs.openSync(logPath, 'w')
+  // With --pdeathsig, the kernel stops sshd when this process dies without cleaning up, so no
+  // orphaned listener stays on the port. The next run removes the mounts.
   const child = spawn(
-    'chroot',
-    [server.rootfs, '/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/sshd_config'],
+    'setpriv',
+    ['--pdeathsig', 'SIGTERM', 'chroot', server.rootfs, '/usr/sbin/sshd', '-D', '-e', '-f', '/etc/ssh/sshd_config'],
     {stdio: ['ignore', logFd, logFd], env: {PATH: chrootPath, LANG: 'C.UTF-8'}},
   )
   fs.closeSync(logFd)
