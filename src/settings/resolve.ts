@@ -73,7 +73,7 @@ export async function resolveSettings<K extends SettingKey>(options: ResolveOpti
   }
 
   if (problems.length > 0) {
-    throw new InvalidInputError(problems.join('\n'), 'Fix the values above and run again.')
+    throw new InvalidInputError(problems.join('\n'), 'Correct the values above and run again.')
   }
 
   const missing = (options.required ?? []).filter((key) => values[key] === undefined && definitionOf(key).default === undefined)

@@ -36,7 +36,7 @@ const hostSpec = z.string().transform((value, context) => {
 
 const port = z.union([z.string(), z.number()]).transform((value, context) => {
   try {
-    return parsePort(String(value), 'the value')
+    return parsePort(String(value))
   } catch (error) {
     context.addIssue({code: 'custom', message: (error as Error).message})
     return z.NEVER

@@ -113,12 +113,13 @@ export class SshTarget extends CommandTarget {
         let signal: string | null = null
         let timedOut = false
         let settled = false
+        // The remote `timeout` ends the command itself; this timer only covers a host that stops answering.
         const timer = options.timeoutMs
           ? setTimeout(() => {
               timedOut = true
-              channel.signal('KILL')
               channel.close()
-            }, options.timeoutMs)
+              finish()
+            }, options.timeoutMs + 10_000)
           : undefined
 
         const lineBuffers = {stdout: '', stderr: ''}
@@ -150,6 +151,7 @@ export class SshTarget extends CommandTarget {
           this.client.removeListener('close', onConnectionClosed)
           emitLines('stdout', Buffer.alloc(0), true)
           emitLines('stderr', Buffer.alloc(0), true)
+          if (options.timeoutMs && (exitCode === 124 || exitCode === 137)) timedOut = true
           if (failure && !timedOut) reject(failure)
           else resolve({exitCode, signal, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), timedOut})
         }
@@ -165,6 +167,7 @@ export class SshTarget extends CommandTarget {
   private commandLine(argv: readonly string[], options: ExecOptions): string {
     let words = [...argv]
     if (options.cwd) words = ['sh', '-c', 'cd -- "$1" || exit 1; shift; exec "$@"', 'mispwazuh-cd', options.cwd, ...words]
+    if (options.timeoutMs) words = ['timeout', '-k', '5', `${Math.max(1, Math.ceil(options.timeoutMs / 1000))}`, ...words]
     if (options.env && Object.keys(options.env).length > 0) words = ['env', ...Object.entries(options.env).map(([key, value]) => `${key}=${value}`), ...words]
     if (this.useSudo) words = ['sudo', '-n', '--', ...words]
     return words.map(shellQuote).join(' ')
