@@ -252,7 +252,8 @@ describe('test server lifecycle', () => {
   })
 
   it('cli --json prints one line and stops on SIGTERM', async () => {
-    const child = spawn(tsxBinary, ['test/support/test-server-cli.ts', '--json'], {cwd: repositoryRoot})
+    // Through npm, as people and scripts start it, so the package.json script is covered too.
+    const child = spawn('npm', ['run', '--silent', 'test-server', '--', '--json'], {cwd: repositoryRoot})
     let stdout = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
     const summary = JSON.parse(await firstLine(child)) as Record<string, unknown>

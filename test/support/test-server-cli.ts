@@ -89,14 +89,49 @@ async function main(): Promise<void> {
     process.stdout.write(describeServer(server))
   }
 
-  // The sshd child does not keep Node running, so this timer does. It also stops the server when sshd dies.
+  // The sshd child does not keep Node running, so this timer does. It also stops the server
+  // when sshd dies or when the launcher is gone (see launcherChanged).
   const sshdPid = server.sshdPid
+  const launcher = launcherIdentity()
   setInterval(() => {
+    if (launcherChanged(launcher)) {
+      process.stderr.write('The process that started the test server exited, so the test server stops.\n')
+      void stop(0)
+      return
+    }
+
     if (fs.existsSync(`/proc/${sshdPid}`)) return
     const sshdLog = fs.readFileSync(`${server!.directory}/sshd.log`, 'utf8')
     process.stderr.write(`sshd (PID ${sshdPid}) exited, so the test server stops. sshd log:\n${sshdLog}`)
     void stop(1)
   }, 1000)
+}
+
+function parentPidOf(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+  } catch {
+    return undefined
+  }
+}
+
+interface LauncherIdentity {
+  parent: number
+  grandparent: number | undefined
+}
+
+function launcherIdentity(): LauncherIdentity {
+  return {parent: process.ppid, grandparent: parentPidOf(process.ppid)}
+}
+
+/**
+ * Reports whether this process or its parent (tsx) lost its own parent. That happens when a
+ * wrapper such as `npm run` is killed without passing the signal on. The server would then run
+ * on with nobody to stop it, and stale cleanup spares it, because this process is alive.
+ */
+function launcherChanged(initial: LauncherIdentity): boolean {
+  return process.ppid !== initial.parent || parentPidOf(initial.parent) !== initial.grandparent
 }
 
 main().catch((error: unknown) => {
