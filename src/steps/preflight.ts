@@ -24,9 +24,10 @@ export interface PreflightFacts {
   user: {login: string; effectiveUid: number; viaSudo: boolean}
   listeningPorts: number[]
   docker: {engine?: string; compose?: string}
-  wazuhManager?: {version: string}
+  wazuhManager: {version: string} | null
   mispDocker: boolean
-  timeSynchronized: boolean | undefined
+  /** null when the host cannot tell (no timedatectl). */
+  timeSynchronized: boolean | null
 }
 
 export interface PreflightOptions {
@@ -153,7 +154,7 @@ export function judgePreflight(target: string, facts: PreflightFacts, options: P
   }
 
   const wazuh = facts.wazuhManager
-  const wazuhOld = wazuh !== undefined && compareVersions(wazuh.version, '4.7.0') < 0
+  const wazuhOld = wazuh !== null && compareVersions(wazuh.version, '4.7.0') < 0
   items.push({
     id: 'wazuh-manager',
     title: 'Wazuh manager',
@@ -167,7 +168,7 @@ export function judgePreflight(target: string, facts: PreflightFacts, options: P
     id: 'time',
     title: 'Time synchronisation',
     verdict: facts.timeSynchronized === true ? 'ok' : 'warn',
-    found: facts.timeSynchronized === undefined ? 'unknown (no timedatectl)' : facts.timeSynchronized ? 'synchronised' : 'not synchronised',
+    found: facts.timeSynchronized === null ? 'unknown (no timedatectl)' : facts.timeSynchronized ? 'synchronised' : 'not synchronised',
     ...(facts.timeSynchronized === true ? {} : {reason: 'Alert timestamps and TLS certificate checks need a correct clock.', fix: 'Enable NTP: timedatectl set-ntp true (systemd-timesyncd or chrony).'}),
   })
 
@@ -232,7 +233,7 @@ function portItems(facts: PreflightFacts, options: PreflightOptions): PreflightI
 
   return wanted.map(({port, use, owner, flag}) => {
     const busy = listening.has(port)
-    const expected = (owner === 'wazuh' && facts.wazuhManager !== undefined) || (owner === 'misp' && facts.mispDocker)
+    const expected = (owner === 'wazuh' && facts.wazuhManager !== null) || (owner === 'misp' && facts.mispDocker)
     if (!busy) return {id: `port-${port}`, title: `Port ${port} (${use})`, verdict: 'ok', found: 'free'}
     if (expected) return {id: `port-${port}`, title: `Port ${port} (${use})`, verdict: 'ok', found: 'in use', reason: `${owner === 'wazuh' ? 'Wazuh' : 'misp-docker'} is installed and listens there`}
     return {
@@ -297,18 +298,18 @@ async function dockerVersions(target: Target): Promise<PreflightFacts['docker']>
   }
 }
 
-async function wazuhManagerVersion(target: Target): Promise<{version: string} | undefined> {
+async function wazuhManagerVersion(target: Target): Promise<{version: string} | null> {
   const info = await target.exec(['/var/ossec/bin/wazuh-control', 'info'], {allowExitCodes: 'any'})
   const match = /WAZUH_VERSION="?v?([\d.]+)"?/.exec(info.stdout)
   if (info.exitCode === 0 && match?.[1]) return {version: match[1]}
   const dpkg = await target.exec(['dpkg-query', '-W', '-f', '${Status}|${Version}', 'wazuh-manager'], {allowExitCodes: 'any'})
   const [status = '', version = ''] = dpkg.stdout.split('|')
   if (dpkg.exitCode === 0 && status.includes('installed')) return {version: version.replace(/-\d+$/, '')}
-  return undefined
+  return null
 }
 
-async function timeSynchronized(target: Target): Promise<boolean | undefined> {
+async function timeSynchronized(target: Target): Promise<boolean | null> {
   const result = await target.exec(['timedatectl', 'show', '-p', 'NTPSynchronized', '--value'], {allowExitCodes: 'any'})
-  if (result.exitCode !== 0) return undefined
+  if (result.exitCode !== 0) return null
   return result.stdout.trim() === 'yes'
 }

@@ -35,8 +35,9 @@ const SECRET_KEY = /^(?:.*[_-])?(?:password|passwd|secret|token|authkey|auth_key
 // `password=...`, `"authkey": "..."`, `Authorization: ...` in free text.
 const SECRET_ASSIGNMENT = /\b((?:[A-Za-z_]*[_-])?(?:password|passwd|secret|token|authkey|authkey_raw|api_?key|admin_key|authorization|passphrase))("?\s*[:=]\s*)("?)(?!\[redacted)[^\s"',}]{4,}\3/gi
 
+/** True for keys such as `password`, `ADMIN_KEY`, `adminPassword` or `authkey_raw`. */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key)
+  return SECRET_KEY.test(key.replaceAll(/([a-z0-9])([A-Z])/g, '$1_$2'))
 }
 
 function redactDeep(value: unknown, redactor: Redactor): unknown {

@@ -31,7 +31,7 @@ export class RunLog {
 
     const directory = options.directory ?? defaultLogDirectory()
     mkdirSync(directory, {recursive: true, mode: 0o700})
-    const stamp = new Date().toISOString().replaceAll(':', '').replace(/\.\d+Z$/, 'Z')
+    const stamp = new Date().toISOString().replaceAll(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
     this.file = path.join(directory, `${stamp}-${options.command}-${process.pid}.log`)
     closeSync(openSync(this.file, 'a', 0o600))
   }
