@@ -589,7 +589,10 @@ export interface ExecInServerOptions {
   stdin?: string | Buffer
   /** Account to run as (through runuser). Default: root. */
   user?: string
-  /** Extra environment variables. Otherwise the command gets only PATH, HOME, USER, LOGNAME and LANG. */
+  /**
+   * Extra environment variables. Otherwise the command gets only PATH, HOME, USER, LOGNAME and
+   * LANG. They are passed as `env` arguments, visible in the process list, so never a secret.
+   */
   env?: Record<string, string>
 }
 
