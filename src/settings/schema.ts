@@ -103,6 +103,19 @@ const nameList = z.union([z.string(), z.array(z.string())]).transform((value) =>
 
 const groupName = z.string().regex(/^[\w.-]{1,255}$/, 'Expected a Wazuh agent group name: letters, digits, "_", "-" and ".".').refine((value) => value !== '.' && value !== '..', {message: 'Expected a Wazuh agent group name.'})
 
+// Wazuh's enrollment accepts agent names of 2 to 128 characters from A-Z a-z 0-9 . - _ (OS_IsValidName).
+const agentName = z.string().regex(/^[A-Za-z0-9._-]{2,128}$/, 'Expected a Wazuh agent name: 2 to 128 letters, digits, ".", "-" or "_" (the manager rejects other characters at enrollment).')
+
+// The Sysmon configuration decides what a Windows host logs, so it is fetched over TLS only.
+const sysmonConfigUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value)
+    return url.protocol === 'https:' && !url.username && !url.password
+  } catch {
+    return false
+  }
+}, {message: 'Expected an https:// URL without a user name or password, such as a raw file URL pinned to a commit.'})
+
 export const settings = {
   host: {flag: 'host', kind: 'string', schema: hostSpec, description: 'Host to provision over SSH, as user@host[:port]. Without it, the local machine.', example: 'root@192.0.2.10'},
   identity: {flag: 'identity', kind: 'string', schema: filePath, description: 'SSH private key file. Default: the SSH agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.', example: '~/.ssh/id_ed25519'},
@@ -133,6 +146,12 @@ export const settings = {
   managerAddress: {flag: 'manager-address', kind: 'string', schema: z.string().regex(/^[a-zA-Z0-9.:-]{1,253}$/, 'Expected a host name or IP address.'), description: 'Address Windows agents use to reach the Wazuh manager.', example: '192.0.2.20', prompt: 'Address agents use to reach the Wazuh manager'},
   agentVersion: {flag: 'agent-version', kind: 'string', schema: z.string().regex(/^4\.\d{1,2}\.\d{1,2}$/, 'Expected a full Wazuh version, such as 4.12.0.'), description: 'Wazuh agent version to install (the manager\'s when --host is given).', example: '4.12.0'},
   group: {flag: 'group', kind: 'string', schema: groupName, description: 'Wazuh agent group.'},
+  agentName: {flag: 'agent-name', kind: 'string', schema: agentName, description: 'Agent name the Windows agent enrolls with. Default: the Windows computer name.', example: 'WIN-01'},
+  registrationPasswordFile: {flag: 'registration-password-file', kind: 'string', schema: filePath, secret: true, description: 'File holding the agent registration password, when the manager requires one and --host is not given.', example: './authd.pass'},
+  sysmonConfigUrl: {flag: 'sysmon-config-url', kind: 'string', schema: sysmonConfigUrl, description: 'Sysmon configuration the Windows host downloads instead of the one shipped with mispwazuh.', example: 'https://raw.githubusercontent.com/OWNER/REPO/COMMIT/sysmonconfig.xml'},
+  format: {flag: 'format', kind: 'string', schema: z.enum(['text', 'ps1', 'xml', 'json']), default: 'text', description: 'Output: text (snippets with headings), ps1 (one install script), xml (the agent <localfile> block) or json.'},
+  outDir: {flag: 'out', kind: 'string', schema: filePath, description: 'Directory to write one file per snippet into (install script, Sysmon configuration, <localfile> block).', example: './windows-agent'},
+  push: {flag: 'push', kind: 'boolean', schema: booleanValue, default: false, description: 'Write the Sysmon <localfile> into the shared agent.conf of --group on the manager (--host), creating the group if needed.'},
 
   dryRun: {flag: 'dry-run', kind: 'boolean', schema: booleanValue, default: false, description: 'Check every step and print the plan with diffs; change nothing. Exit 0 when nothing would change, 2 when changes are pending.'},
 } satisfies Record<string, SettingDefinition>
