@@ -101,6 +101,8 @@ export interface RunOptions {
   configFile?: string | null
   /** Write the alert file content as given instead of as JSON. */
   rawAlert?: string
+  /** Pass this path as the alert file argument instead of writing one. */
+  alertPath?: string
 }
 
 export interface RunResult {
@@ -123,8 +125,8 @@ export function loadAlert(name: string): Alert {
 
 /** Run the integration once for one alert and wait for it to exit. */
 export async function runIntegration(workspace: Workspace, alert: Alert | null, options: RunOptions = {}): Promise<RunResult> {
-  const alertFile = path.join(workspace.directory, `custom-misp-${Date.now()}-${randomBytes(4).toString('hex')}.alert`)
-  fs.writeFileSync(alertFile, options.rawAlert ?? `${JSON.stringify(alert)}\n`)
+  const alertFile = options.alertPath ?? path.join(workspace.directory, `custom-misp-${Date.now()}-${randomBytes(4).toString('hex')}.alert`)
+  if (options.alertPath === undefined) fs.writeFileSync(alertFile, options.rawAlert ?? `${JSON.stringify(alert)}\n`)
   const logBefore = workspace.logLines().length
 
   const env: NodeJS.ProcessEnv = {...process.env}
@@ -145,7 +147,7 @@ export async function runIntegration(workspace: Workspace, alert: Alert | null, 
     child.on('close', (code, killSignal) => resolve([code, killSignal]))
   })
   const durationMs = performance.now() - started
-  fs.rmSync(alertFile, {force: true})
+  if (options.alertPath === undefined) fs.rmSync(alertFile, {force: true})
 
   return {exitCode, signal, stdout, stderr, durationMs, log: workspace.logLines().slice(logBefore)}
 }

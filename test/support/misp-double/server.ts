@@ -22,6 +22,10 @@ import {attributeRoutes} from './routes/attributes.js'
 import {eventRoutes} from './routes/events.js'
 import {serverRoutes} from './routes/servers.js'
 import {userRoutes} from './routes/users.js'
+import {feedRoutes} from './routes/feeds.js'
+import {authKeyRoutes} from './routes/auth-keys.js'
+import {adminUserRoutes} from './routes/admin-users.js'
+import {warninglistRoutes} from './routes/warninglists.js'
 import {MispStore} from './store.js'
 import {createTlsFixture, type TlsFixture} from '../tls.js'
 
@@ -31,6 +35,10 @@ const routeFamilies: readonly (readonly Route[])[] = [
   userRoutes,
   attributeRoutes,
   eventRoutes,
+  feedRoutes,
+  authKeyRoutes,
+  adminUserRoutes,
+  warninglistRoutes,
 ]
 
 export interface RecordedRequest {
@@ -216,7 +224,8 @@ export async function startMispDouble(options: MispDoubleOptions = {}): Promise<
     if (faults.pathPrefix !== null && !path.startsWith(faults.pathPrefix)) return false
 
     if (faults.resetConnection) {
-      request.socket.resetAndDestroy()
+      // A TLS socket has no TCP reset; destroying it closes the connection without an answer.
+      request.socket.destroy()
       return true
     }
     if (faults.loadingRequests > 0) {
