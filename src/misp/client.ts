@@ -261,14 +261,11 @@ export class MispClient {
 
     for (let attempt = 0; ; attempt++) {
       const started = Date.now()
-      let failure: Error
+      let failure: Error | undefined
 
+      let raw: RawResponse | undefined
       try {
-        const raw = await this.send(method, path, body)
-        this.options.log?.(`MISP ${method} ${path} -> ${raw.status} in ${Date.now() - started} ms`)
-        const retryable = raw.status >= 500
-        if (!retryable || attempt >= retries) return this.interpret(raw, {...info, status: raw.status})
-        failure = new Error(`HTTP ${raw.status}${isLoadingPage(raw) ? ' (MISP is loading)' : ''}`)
+        raw = await this.send(method, path, body)
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? ''
         if (TLS_ERROR_CODES.has(code)) throw await this.tlsError(info, error)
@@ -282,8 +279,14 @@ export class MispClient {
         failure = error as Error
       }
 
+      if (raw !== undefined) {
+        this.options.log?.(`MISP ${method} ${path} -> ${raw.status} in ${Date.now() - started} ms`)
+        if (raw.status < 500 || attempt >= retries) return this.interpret(raw, {...info, status: raw.status})
+        failure = new Error(`HTTP ${raw.status}${isLoadingPage(raw) ? ' (MISP is loading)' : ''}`)
+      }
+
       const delay = Math.min(baseDelay * 2 ** attempt, 15_000)
-      this.options.log?.(`MISP ${method} ${path} failed (${failure.message}); retry ${attempt + 1} of ${retries} in ${delay} ms`)
+      this.options.log?.(`MISP ${method} ${path} failed (${failure?.message}); retry ${attempt + 1} of ${retries} in ${delay} ms`)
       await sleep(delay)
     }
   }
@@ -304,14 +307,11 @@ export class MispClient {
     const pin = this.options.pinnedFingerprint === undefined ? undefined : normalizeFingerprint(this.options.pinnedFingerprint)
 
     return new Promise<RawResponse>((resolve, reject) => {
-      const request = https.request(url, {
-        method,
-        headers,
-        ca: this.options.ca,
-        agent: false,
-        servername: isIpAddress(url.hostname) ? undefined : url.hostname,
-        checkServerIdentity: pin === undefined ? undefined : (_host, cert) => checkPin(cert.fingerprint256, pin),
-      })
+      const requestOptions: https.RequestOptions = {method, headers, agent: false}
+      if (this.options.ca !== undefined) requestOptions.ca = this.options.ca
+      // Node asserts that checkServerIdentity is a function when the key is present, so it is set only for a pin.
+      if (pin !== undefined) requestOptions.checkServerIdentity = (_host, cert) => checkPin(cert.fingerprint256, pin)
+      const request = https.request(url, requestOptions)
 
       const connectTimer = setTimeout(() => request.destroy(withCode(new Error(`no TLS connection within ${connectTimeout} ms`), 'misp_connect_timeout')), connectTimeout)
       request.on('socket', (socket) => {
