@@ -26,10 +26,6 @@ import {feedRoutes} from './routes/feeds.js'
 import {authKeyRoutes} from './routes/auth-keys.js'
 import {adminUserRoutes} from './routes/admin-users.js'
 import {warninglistRoutes} from './routes/warninglists.js'
-import {feedRoutes} from './routes/feeds.js'
-import {authKeyRoutes} from './routes/auth-keys.js'
-import {adminUserRoutes} from './routes/admin-users.js'
-import {warninglistRoutes} from './routes/warninglists.js'
 import {MispStore} from './store.js'
 import {createTlsFixture, type TlsFixture} from '../tls.js'
 
@@ -190,7 +186,7 @@ function hugeRestSearchBody(minimumBytes: number): string {
     Event: {org_id: '1', distribution: '0', publish_timestamp: '0', id: '1', info: 'padding', orgc_id: '1', uuid: '00000000-0000-4000-8000-00000000fffe'},
   })
   const count = Math.ceil(minimumBytes / (item.length + 1)) + 1
-  return `{"response": {"Attribute": [${Array.from({length: count}, () => item).join(',')}]}}`
+  return `{"response": {"Attribute": [${Array.from({length: count}, () => item).join(',')}]}}\n`
 }
 
 function parseBody(text: string): unknown {

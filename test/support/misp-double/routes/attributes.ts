@@ -109,8 +109,8 @@ function restSearch(request: RouteRequest, store: MispStore) {
   const filters = readFilters(request.body)
   const found = pageOf(searchAttributes(store, filters), filters)
 
-  // MISP writes the wrapper with spaces and each attribute as compact JSON.
-  const text = `{"response": {"Attribute": [${found.map((attribute) => restSearchItem(store, attribute, filters)).join(',')}]}}`
+  // MISP writes the wrapper with spaces, each attribute as compact JSON, and a final newline.
+  const text = `{"response": {"Attribute": [${found.map((attribute) => restSearchItem(store, attribute, filters)).join(',')}]}}\n`
   return jsonResponse(200, text, {'X-Result-Count': String(found.length), 'X-Response-Format': 'json'})
 }
 
