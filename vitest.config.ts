@@ -1,14 +1,41 @@
 import {defineConfig} from 'vitest/config'
 
+// Test files that install the Wazuh stand-ins start daemons on Wazuh's fixed ports (55000 for
+// the server API, 1514-1516, the dashboard port) inside a test server, and test servers share
+// this machine's network namespace. Those files run one at a time, after the others.
+const WAZUH_STANDIN_FILES = ['test/wazuh-standins.test.ts', 'test/setup/**/*.test.ts', 'test/verify/**/*.test.ts', 'test/agent-config/**/*.test.ts']
+
+const shared = {
+  testTimeout: 60_000,
+  hookTimeout: 300_000,
+  disableConsoleIntercept: true,
+  globalSetup: ['test/support/global-setup.ts'],
+}
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Test files that start a Debian test server each hold an sshd and an overlay mount;
-    // the machines this runs on have 2 cores, so run at most two files at once.
-    maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 300_000,
-    disableConsoleIntercept: true,
-    globalSetup: ['test/support/global-setup.ts'],
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'parallel',
+          include: ['test/**/*.test.ts'],
+          exclude: WAZUH_STANDIN_FILES,
+          // Each test file may hold a test server (sshd plus an overlay mount); 2 cores.
+          maxWorkers: 2,
+          sequence: {groupOrder: 0},
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'wazuh-standins',
+          include: WAZUH_STANDIN_FILES,
+          maxWorkers: 1,
+          fileParallelism: false,
+          sequence: {groupOrder: 1},
+        },
+      },
+    ],
   },
 })

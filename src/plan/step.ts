@@ -37,7 +37,7 @@ export interface StepResult {
   changes: Change[]
   warnings: string[]
   durationMs: number
-  error?: {code: string; message: string; fix?: string}
+  error?: {code: string; message: string; exitCode: number; fix?: string}
 }
 
 /** What every step receives. `facts` carries values from one step to later ones (for example the MISP URL). */
