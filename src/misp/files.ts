@@ -120,7 +120,7 @@ ca_file='${caFile}'
 status=0
 for action in feeds/fetchFromAllFeeds feeds/cacheFeeds/all; do
   printf '%s %s: ' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$action"
-  if ! printf 'Authorization: %s\\n' "$(cat "$key_file")" | curl --silent --show-error --fail --max-time 900 \\
+  if ! printf '%s: %s\\n' Authorization "$(cat "$key_file")" | curl --silent --show-error --fail --max-time 900 \\
       --cacert "$ca_file" -H @- -H 'Accept: application/json' -H 'Content-Type: application/json' \\
       -X POST --data '{}' "$url/$action"; then
     status=1

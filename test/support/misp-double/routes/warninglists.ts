@@ -13,6 +13,18 @@ const bundledLists: Array<{name: string; type: Warninglist['type']; entries: str
   {name: 'Top 1000 website from Alexa', type: 'hostname', entries: ['google.com', 'microsoft.com', 'wikipedia.org']},
 ]
 
+/** Adds the built-in lists the store lacks, disabled; returns how many were added. */
+export function loadBundledWarninglists(store: MispStore): number {
+  let added = 0
+  for (const list of bundledLists) {
+    if ([...store.warninglists.values()].some((existing) => existing.name === list.name)) continue
+    store.addWarninglist({...list, enabled: false})
+    added += 1
+  }
+
+  return added
+}
+
 function listShape(list: Warninglist): Record<string, unknown> {
   return {
     id: list.id,
@@ -52,13 +64,7 @@ export const warninglistRoutes: readonly Route[] = [
     pattern: '/warninglists/update',
     permission: 'perm_site_admin',
     handle(_request, store) {
-      let added = 0
-      for (const list of bundledLists) {
-        if ([...store.warninglists.values()].some((existing) => existing.name === list.name)) continue
-        store.addWarninglist({...list, enabled: false})
-        added += 1
-      }
-
+      const added = loadBundledWarninglists(store)
       return saveSuccessResponse(`Successfully updated ${added} warninglists.`, '/warninglists/update')
     },
   },
