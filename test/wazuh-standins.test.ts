@@ -10,11 +10,14 @@ import {
   failNextManagerStart,
   installWazuhStandins,
   readAlerts,
+  readInstallPasswords,
   readIntegrationRuns,
   runWazuhInstaller,
+  seedAgents,
   sendQueueMessage,
   sysmonDnsQueryMessage,
   waitForAlert,
+  wazuhApiRequest,
   wazuhControl,
 } from './support/wazuh/standins.js'
 
@@ -399,5 +402,98 @@ describe('Wazuh stand-ins', () => {
     const second = await server.exec(['systemctl', 'restart', 'wazuh-manager'])
     expect(second.exitCode, second.stderr).toBe(0)
     expect(await server.readFile(alertsPath)).not.toBe('')
+  })
+})
+
+describe('Wazuh server API stand-in', () => {
+  const getApiServer = useTestServer()
+  let apiPort = 0
+  let token = ''
+
+  it('authenticates the API users from the tar', async () => {
+    const server = getApiServer()
+    apiPort = await freePort()
+    await installWazuhStandins(server, {apiPort})
+    const install = await runWazuhInstaller(server, {args: ['-a', '-p', String(await freePort())]})
+    expect(install.exitCode, install.stdout).toBe(0)
+    expect(await server.readFile('/var/ossec/api/configuration/api.yaml')).toMatch(new RegExp(`^port: ${apiPort}$`, 'm'))
+
+    const passwords = await readInstallPasswords(server)
+    const wrong = await wazuhApiRequest(server, {port: apiPort, method: 'POST', path: '/security/user/authenticate', basic: {user: 'wazuh-wui', password: 'wazuh-wui'}})
+    expect(wrong.status).toBe(401)
+
+    const login = await wazuhApiRequest(server, {port: apiPort, method: 'POST', path: '/security/user/authenticate', basic: {user: 'wazuh-wui', password: passwords.api['wazuh-wui']!}})
+    expect(login.status).toBe(200)
+    token = (login.body as {data: {token: string}}).data.token
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+
+    const raw = await wazuhApiRequest(server, {port: apiPort, method: 'POST', path: '/security/user/authenticate?raw=true', basic: {user: 'wazuh', password: passwords.api['wazuh']!}})
+    expect(raw.text).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+
+    const anonymous = await wazuhApiRequest(server, {port: apiPort, path: '/manager/info'})
+    expect(anonymous.status).toBe(401)
+  })
+
+  it('reports version, status and info', async () => {
+    const server = getApiServer()
+    const root = await wazuhApiRequest(server, {port: apiPort, path: '/', token})
+    expect(root.body).toMatchObject({data: {title: 'Wazuh API REST', api_version: '4.12.0'}, error: 0})
+
+    const status = await wazuhApiRequest(server, {port: apiPort, path: '/manager/status', token})
+    expect(status.body).toMatchObject({data: {affected_items: [{'wazuh-analysisd': 'running', 'wazuh-clusterd': 'stopped'}], total_affected_items: 1}, error: 0})
+
+    const info = await wazuhApiRequest(server, {port: apiPort, path: '/manager/info', token})
+    expect(info.body).toMatchObject({data: {affected_items: [{version: 'v4.12.0', type: 'server', path: '/var/ossec'}]}, error: 0})
+  })
+
+  it('lists seeded agents and groups', async () => {
+    const server = getApiServer()
+    await seedAgents(server, [
+      {id: '001', name: 'win-agent-01', ip: '192.0.2.10', groups: ['default', 'windows']},
+      {id: '002', name: 'win-agent-02', status: 'disconnected'},
+    ])
+    expect(await server.readFile('/var/ossec/etc/client.keys')).toMatch(/^001 win-agent-01 192\.0\.2\.10 \S+\n002 win-agent-02 any \S+\n$/)
+
+    const active = await wazuhApiRequest(server, {port: apiPort, path: '/agents?status=active&select=name,status', token})
+    expect(active.body).toMatchObject({data: {affected_items: [{id: '000', status: 'active'}, {id: '001', name: 'win-agent-01', status: 'active'}], total_affected_items: 2}})
+
+    const created = await wazuhApiRequest(server, {port: apiPort, method: 'POST', path: '/groups', token, body: '{"group_id": "windows"}'})
+    expect(created.body).toEqual({message: "Group 'windows' created.", error: 0})
+    expect(await statOf(server, '/var/ossec/etc/shared/windows/agent.conf')).toBe('wazuh:wazuh 660')
+    const again = await wazuhApiRequest(server, {port: apiPort, method: 'POST', path: '/groups', token, body: '{"group_id": "windows"}'})
+    expect(again.status).toBe(400)
+
+    const groups = await wazuhApiRequest(server, {port: apiPort, path: '/groups', token})
+    const names = (groups.body as {data: {affected_items: Array<{name: string; count: number}>}}).data.affected_items.map((group) => `${group.name}:${group.count}`)
+    expect(names).toEqual(['default:2', 'windows:1'])
+
+    const members = await wazuhApiRequest(server, {port: apiPort, path: '/groups/windows/agents', token})
+    expect((members.body as {data: {affected_items: Array<{id: string}>}}).data.affected_items.map((agent) => agent.id)).toEqual(['001'])
+
+    const update = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/groups/windows/configuration', token, contentType: 'application/xml',
+      body: '<agent_config os="Windows">\n  <localfile>\n    <location>Microsoft-Windows-Sysmon/Operational</location>\n    <log_format>eventchannel</log_format>\n  </localfile>\n</agent_config>\n'})
+    expect(update.body).toMatchObject({error: 0, data: {affected_items: ['windows']}})
+    const check = await server.exec(['/var/ossec/bin/verify-agent-conf', '-f', '/var/ossec/etc/shared/windows/agent.conf'])
+    expect(check.stdout).toContain('verify-agent-conf: OK')
+    const bad = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/groups/windows/configuration', token, contentType: 'application/xml', body: '<agent_config><localfile></agent_config>'})
+    expect(bad.status).toBe(400)
+    expect(await server.readFile('/var/ossec/etc/shared/windows/agent.conf')).toContain('Microsoft-Windows-Sysmon/Operational')
+  })
+
+  it('validates the configuration', async () => {
+    const server = getApiServer()
+    const valid = await wazuhApiRequest(server, {port: apiPort, path: '/manager/configuration/validation', token})
+    expect(valid.body).toMatchObject({data: {affected_items: [{name: 'node01', status: 'OK'}], total_failed_items: 0}, error: 0})
+
+    await appendToFile(server, '/var/ossec/etc/ossec.conf', '<ossec_config>\n  <integration>\n    <name>custom-x</name>\n    <grup>x</grup>\n  </integration>\n</ossec_config>\n')
+    const invalid = await wazuhApiRequest(server, {port: apiPort, path: '/manager/configuration/validation', token})
+    const body = invalid.body as {error: number; data: {total_failed_items: number; failed_items: Array<{error: {code: number; message: string}}>}}
+    expect(body.error).toBe(1)
+    expect(body.data.failed_items[0]!.error.code).toBe(1908)
+    expect(body.data.failed_items[0]!.error.message).toContain("Invalid element in the configuration: 'grup'.")
+
+    const restart = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/manager/restart', token})
+    expect((restart.body as {error: number}).error).toBe(1)
+    expect((await wazuhControl(server, 'status')).stdout).toContain('wazuh-analysisd is running...')
   })
 })

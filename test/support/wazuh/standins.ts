@@ -266,3 +266,77 @@ export function sysmonDnsQueryMessage(query: SysmonDnsQuery): string {
 export function wazuhControl(server: TestServer, ...args: string[]): Promise<CommandResult> {
   return server.exec([`${wazuhHome}/bin/wazuh-control`, ...args])
 }
+
+/** Reads wazuh-passwords.txt from the installer's tar and returns user → password for indexer and API users. */
+export async function readInstallPasswords(server: TestServer, tarPath = '/root/wazuh-install-files.tar'): Promise<{indexer: Record<string, string>; api: Record<string, string>}> {
+  const result = await server.exec(['tar', '-xzOf', tarPath, 'wazuh-install-files/wazuh-passwords.txt'])
+  if (result.exitCode !== 0) throw new Error(`Reading wazuh-passwords.txt from ${tarPath} failed: ${result.stderr.trim()}`)
+
+  const passwords = {indexer: {} as Record<string, string>, api: {} as Record<string, string>}
+  for (const match of result.stdout.matchAll(/^ {2}(indexer|api)_username: '([^']+)'\n {2}\1_password: '([^']+)'$/gm)) {
+    passwords[match[1] as 'indexer' | 'api'][match[2]!] = match[3]!
+  }
+  return passwords
+}
+
+export interface ApiResponse {
+  status: number
+  body: unknown
+  text: string
+}
+
+export interface ApiRequest {
+  method?: string
+  path: string
+  port?: number
+  /** Bearer token from /security/user/authenticate. */
+  token?: string
+  /** HTTP basic credentials, for /security/user/authenticate. */
+  basic?: {user: string; password: string}
+  body?: string
+  contentType?: string
+}
+
+/**
+ * Sends one request to the server API stand-in on 127.0.0.1, trusting exactly the API's own
+ * self-signed certificate (whose only name is localhost, as the real API's generated one).
+ */
+export async function wazuhApiRequest(server: TestServer, request: ApiRequest): Promise<ApiResponse> {
+  const https = await import('node:https')
+  const certificate = await server.readFile(`${wazuhHome}/api/configuration/ssl/server.crt`)
+  const headers: Record<string, string> = {}
+  if (request.token) headers['Authorization'] = `Bearer ${request.token}`
+  if (request.basic) headers['Authorization'] = `Basic ${Buffer.from(`${request.basic.user}:${request.basic.password}`).toString('base64')}`
+  if (request.body !== undefined) {
+    headers['Content-Type'] = request.contentType ?? 'application/json'
+    headers['Content-Length'] = String(Buffer.byteLength(request.body))
+  }
+
+  return new Promise((resolve, reject) => {
+    const outgoing = https.request({
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port: request.port ?? 55000,
+      method: request.method ?? 'GET',
+      path: request.path,
+      headers,
+      ca: certificate,
+    }, (response) => {
+      const chunks: Buffer[] = []
+      response.on('data', (chunk: Buffer) => chunks.push(chunk))
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let body: unknown = text
+        try {
+          body = JSON.parse(text)
+        } catch {
+          // Plain-text answers (for example ?raw=true tokens) stay as text.
+        }
+        resolve({status: response.statusCode ?? 0, body, text})
+      })
+    })
+    outgoing.on('error', reject)
+    if (request.body !== undefined) outgoing.write(request.body)
+    outgoing.end()
+  })
+}

@@ -196,14 +196,18 @@ class Manager:
         if not self.load():
             return 1
 
+        from . import api
+        try:
+            api_server = api.start(self)
+        except OSError as error:
+            self.log("wazuh-apid", "CRITICAL", f"Unable to start the API on port {api.api_port()}: {error}")
+            return 1
+
         self.serve_queue()
         os.makedirs(common.RUN_DIR, exist_ok=True)
         for path in self.pid_files():
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(f"{os.getpid()}\n")
-
-        from . import api
-        api_server = api.start(self)
 
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
