@@ -1,0 +1,186 @@
+/**
+ * An existing MISP (`--misp-url` plus its admin key): the install steps are skipped, trust comes
+ * from a CA file or a pinned self-signed certificate, and the rest runs against the MISP double.
+ * The target is this machine (LocalTarget) with every path under a temporary directory.
+ */
+import {execFileSync} from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+
+import {certificateFingerprint, MispClient, MispTlsError} from '../../src/misp/client.js'
+import {parseEnv} from '../../src/misp/env-file.js'
+import type {MispOptionsInput} from '../../src/misp/options.js'
+import {MispFacts, mispSteps} from '../../src/misp/steps.js'
+import type {StepContext} from '../../src/plan/step.js'
+import {LocalTarget} from '../../src/target/local-target.js'
+import {Redactor} from '../../src/ui/redact.js'
+import {RunLog} from '../../src/ui/run-log.js'
+import {startMispDouble, type MispDouble} from '../support/misp-double/server.js'
+import type {TlsFixture} from '../support/tls.js'
+import {runSteps} from './step-runner.js'
+
+let misp: MispDouble
+let scratch: string
+const started: MispDouble[] = []
+
+beforeAll(async () => {
+  misp = await startMispDouble()
+})
+
+afterAll(async () => {
+  await misp.stop()
+})
+
+afterEach(async () => {
+  for (const double of started.splice(0)) await double.stop()
+  if (scratch) fs.rmSync(scratch, {recursive: true, force: true})
+})
+
+function newScratch(): string {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mispwazuh-existing-'))
+  return scratch
+}
+
+function options(double: MispDouble, directory: string, extra: Partial<MispOptionsInput> = {}): MispOptionsInput {
+  return {
+    serverName: '127.0.0.1',
+    existingUrl: double.url,
+    existingAdminKey: double.adminKey,
+    configDir: path.join(directory, 'etc'),
+    refreshScript: path.join(directory, 'sbin/mispwazuh-misp-refresh'),
+    cronFile: path.join(directory, 'cron.d/mispwazuh-misp-refresh'),
+    refreshLogFile: path.join(directory, 'log/misp-refresh.log'),
+    feeds: ['CIRCL OSINT Feed', 'The Botvrij.eu Data'],
+    ...extra,
+  }
+}
+
+function context(redactor: Redactor, directory: string, facts = new Map<string, unknown>()): StepContext {
+  return {target: new LocalTarget(), log: new RunLog(redactor, {directory: path.join(directory, 'logs'), command: 'setup'}), redactor, dryRun: false, facts, progress: () => {}}
+}
+
+/** Starts a double whose certificate is self-signed and names only misp.internal, as misp-docker's own names only localhost. */
+async function selfSignedDouble(directory: string): Promise<MispDouble> {
+  const keyFile = path.join(directory, 'self.key')
+  const certFile = path.join(directory, 'self.crt')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '30', '-subj', '/CN=misp.internal', '-addext', 'subjectAltName=DNS:misp.internal'], {stdio: 'ignore'})
+  const certPem = fs.readFileSync(certFile, 'utf8')
+  const keyPem = fs.readFileSync(keyFile, 'utf8')
+  const tls: TlsFixture = {
+    directory,
+    ca: {certFile, keyFile, certPem, subject: '/CN=misp.internal'},
+    otherCa: {certFile, keyFile, certPem, subject: '/CN=misp.internal'},
+    server: {certFile, keyFile, certPem, keyPem, dnsNames: ['misp.internal'], ipAddresses: []},
+    issue: () => Promise.reject(new Error('not needed')),
+    cleanup: () => {},
+  }
+  const double = await startMispDouble({tls})
+  started.push(double)
+  return double
+}
+
+describe('existing MISP', () => {
+  it('skips the install steps', () => {
+    const ids = mispSteps(options(misp, '/tmp/unused', {existingCaPem: misp.tls.ca.certPem})).map((step) => step.id)
+    expect(ids).toEqual(['misp.trust', 'misp.admin-key-file', 'misp.feeds', 'misp.warninglists', 'misp.wazuh-user', 'misp.refresh-job', 'misp.credentials'])
+  })
+
+  it('with a CA file converges, then changes nothing', async () => {
+    const directory = newScratch()
+    const redactor = new Redactor()
+    const input = options(misp, directory, {existingCaPem: misp.tls.ca.certPem})
+    const facts = new Map<string, unknown>()
+
+    const first = await runSteps(mispSteps(input, {redactor}), context(redactor, directory, facts))
+    for (const record of first) if (record.after) expect(`${record.id}: ${record.after.status}`).toBe(`${record.id}: ok`)
+    const second = await runSteps(mispSteps(input, {redactor}), context(redactor, directory))
+    for (const record of second) expect(`${record.id}: ${record.check.status}`).toBe(`${record.id}: ok`)
+
+    const caFile = path.join(directory, 'etc/misp-ca.crt')
+    expect(fs.readFileSync(caFile, 'utf8')).toBe(misp.tls.ca.certPem)
+    expect(facts.get(MispFacts.url)).toBe(misp.url)
+    expect(facts.get(MispFacts.caFile)).toBe(caFile)
+
+    const adminKeyFile = path.join(directory, 'etc/misp-admin.key')
+    expect(fs.readFileSync(adminKeyFile, 'utf8')).toBe(`${misp.adminKey}\n`)
+    expect(fs.statSync(adminKeyFile).mode & 0o7777).toBe(0o600)
+
+    const credentials = parseEnv(fs.readFileSync(path.join(directory, 'etc/misp-credentials'), 'utf8'))
+    expect(credentials.get('MISP_URL')).toBe(misp.url)
+    expect(credentials.get('MISP_ADMIN_PASSWORD')).toBe('(not managed by mispwazuh: existing MISP)')
+    expect(credentials.has('MISP_DOCKER_ENV')).toBe(false)
+
+    const wazuhKey = fs.readFileSync(path.join(directory, 'etc/misp-wazuh.key'), 'utf8').trim()
+    const me = await new MispClient({url: misp.url, key: wazuhKey, ca: misp.tls.ca.certPem}).getCurrentUser()
+    expect(me.User.email).toBe('wazuh@misp.local')
+
+    const logs = fs.readdirSync(path.join(directory, 'logs')).map((file) => fs.readFileSync(path.join(directory, 'logs', file), 'utf8')).join('')
+    expect(logs).not.toContain(misp.adminKey)
+    expect(logs).not.toContain(wazuhKey)
+  })
+
+  it('untrusted certificate names its fingerprint', async () => {
+    const directory = newScratch()
+    const redactor = new Redactor()
+    const [trust] = mispSteps(options(misp, directory, {existingCaPem: misp.tls.otherCa.certPem}), {redactor})
+    const fingerprint = certificateFingerprint(misp.tls.server.certPem)
+
+    const error = await trust!.check(context(redactor, directory)).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(MispTlsError)
+    expect((error as MispTlsError).fingerprint).toBe(fingerprint)
+    expect((error as Error).message).toContain(fingerprint)
+    expect(fs.existsSync(path.join(directory, 'etc/misp-ca.crt'))).toBe(false)
+  })
+
+  it('CA-signed certificate without CA file cannot be pinned', async () => {
+    const directory = newScratch()
+    const redactor = new Redactor()
+    const [trust] = mispSteps(options(misp, directory, {assumeYes: true}), {redactor})
+    const error = await trust!.check(context(redactor, directory)).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(MispTlsError)
+    expect((error as Error).message).toContain(certificateFingerprint(misp.tls.server.certPem))
+    expect((error as Error).message).toContain('self-signed')
+  })
+
+  it('declined pin writes nothing', async () => {
+    const directory = newScratch()
+    const double = await selfSignedDouble(directory)
+    const redactor = new Redactor()
+    const questions: string[] = []
+    const [trust] = mispSteps(options(double, directory, {confirmPin: async (question) => (questions.push(question), false)}), {redactor})
+    const run = context(redactor, directory)
+    const fingerprint = certificateFingerprint(double.tls.server.certPem)
+
+    const check = await trust!.check(run)
+    expect(check.status).toBe('change')
+    expect(check.reason).toContain(fingerprint)
+    const error = await trust!.apply(run, check).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(MispTlsError)
+    expect((error as Error).message).toContain(fingerprint)
+    expect(questions).toHaveLength(1)
+    expect(questions[0]).toContain(fingerprint)
+    expect(fs.existsSync(path.join(directory, 'etc/misp-ca.crt'))).toBe(false)
+  })
+
+  it('accepted pin converges, then changes nothing', async () => {
+    const directory = newScratch()
+    const double = await selfSignedDouble(directory)
+    const redactor = new Redactor()
+    const input = options(double, directory, {confirmPin: async () => true})
+    const facts = new Map<string, unknown>()
+    const fingerprint = certificateFingerprint(double.tls.server.certPem)
+
+    const first = await runSteps(mispSteps(input, {redactor}), context(redactor, directory, facts))
+    for (const record of first) if (record.after) expect(`${record.id}: ${record.after.status}`).toBe(`${record.id}: ok`)
+    expect(facts.get(MispFacts.pinnedFingerprint)).toBe(fingerprint)
+    expect(fs.readFileSync(path.join(directory, 'etc/misp-ca.crt'), 'utf8')).toBe(double.tls.server.certPem)
+
+    const credentials = parseEnv(fs.readFileSync(path.join(directory, 'etc/misp-credentials'), 'utf8'))
+    expect(credentials.get('MISP_PINNED_SHA256')).toBe(fingerprint)
+
+    const second = await runSteps(mispSteps({...input, confirmPin: async () => false}, {redactor}), context(redactor, directory))
+    for (const record of second) expect(`${record.id}: ${record.check.status}`).toBe(`${record.id}: ok`)
+  })
+})
