@@ -78,8 +78,9 @@ const ENTITY = /^&(?:[A-Za-z][\w.-]*|#\d+|#x[\da-fA-F]+);/
 
 /**
  * Returns a copy of the text, of the same length, in which Wazuh-only syntax is replaced by
- * characters an XML validator accepts: `\<` in element text becomes `\_`, a `&` that starts no
- * entity becomes `_`, and a `<` inside an attribute value becomes `_`. Comments, CDATA and
+ * characters an XML validator accepts: an escaped `<` in element text (after an odd run of
+ * backslashes) becomes `_`, a `&` that starts no entity becomes `_`, and a `<` inside an
+ * attribute value becomes `_`. Comments, CDATA and
  * markup stay as they are, so offsets and line numbers in the copy match the original.
  */
 export function maskWazuhSyntax(text: string): string {
@@ -104,9 +105,17 @@ export function maskWazuhSyntax(text: string): string {
       continue
     }
 
-    if (char === '\\' && text[index + 1] === '<') {
-      out.push('\\_')
-      index += 2
+    if (char === '\\') {
+      // Wazuh's reader flips an escape flag on every backslash, so an odd run escapes a
+      // following `<` and an even run (`E:\\</field>`) does not.
+      const run = /^\\+/.exec(text.slice(index))?.[0] ?? '\\'
+      out.push(run)
+      index += run.length
+      if (run.length % 2 === 1 && text[index] === '<') {
+        out.push('_')
+        index += 1
+      }
+
       continue
     }
 

@@ -1,0 +1,281 @@
+import path from 'node:path'
+
+import {ExitCode, MispwazuhError} from '../errors.js'
+import type {Change} from '../plan/step.js'
+import {planFile, type DesiredFile, type FilePlan} from '../steps/file-change.js'
+import type {Target} from '../target/target.js'
+import type {Redactor} from '../ui/redact.js'
+import {describeGroup, INTEGRATION_NAME, integrationGroups} from './integration-groups.js'
+import {DEFAULT_WAZUH_DIR, readManagerFacts, supportsIntegrationTimeout, wazuhPaths} from './manager.js'
+import {describeRulesetSections, editOssecConf, readIntegrationBlocks, readLogAlertLevel} from './ossec-conf.js'
+import {buildOverwriteCopies, editRuleFile, findAdoptableRules, LOCAL_RULES_REGION, MISP_RULES_REGION, renderLocalRules, renderMispRules, type AdoptedRule} from './rule-edits.js'
+import {allRuleIds, collisionsFor, findFreeBase, RuleIdCollisionError, ruleIdsFrom, type MispwazuhRuleIds} from './rule-ids.js'
+import {duplicateRuleIds, effectiveRules, isUserRuleFile, loadRuleset, parseRuleFile, readRulesetConfig, rulesetGroups, type RuleDefinition, type RuleFile} from './rules.js'
+import {renderWazuhTemplate} from './templates.js'
+import {parseWazuhXml} from './xml-text.js'
+
+export interface WazuhConfigOptions {
+  /** The manager's installation directory. Default /var/ossec. */
+  wazuhDir?: string
+  /** First ID of the rules mispwazuh writes (100000-119960). */
+  ruleIdBase: number
+  /** On a collision with a rule mispwazuh did not write, use the next free range instead of stopping. */
+  renumberRuleIds?: boolean
+  /** `<timeout>` of the integration block in seconds, written on Wazuh 4.8 and later. */
+  integrationTimeout?: number
+  /** `<retries>` of the integration block, written on Wazuh 4.8 and later. */
+  integrationRetries?: number
+  redactor?: Redactor
+}
+
+export const DEFAULT_INTEGRATION_TIMEOUT = 10
+export const DEFAULT_INTEGRATION_RETRIES = 2
+
+/** Owners and modes the Wazuh installer gives these files. */
+export const OSSEC_CONF_OWNERSHIP = {owner: 'root', group: 'wazuh', mode: 0o660} as const
+export const RULE_FILE_OWNERSHIP = {owner: 'wazuh', group: 'wazuh', mode: 0o660} as const
+
+export interface WazuhConfigPlan {
+  wazuhDir: string
+  version: string | undefined
+  logAlertLevel: number
+  /** Level of the raised Sysmon rules and the self-test rules: at least log_alert_level and at least 3. */
+  alertLevel: number
+  ruleIds: MispwazuhRuleIds
+  /** Set when the IDs moved away from the requested base because of a collision. */
+  renumberedFrom: number | undefined
+  /** Every file the configuration covers, changed or not, with what would change. */
+  files: FilePlan[]
+  changes: Change[]
+  /** Hand-made parts that the plan takes over, per file. */
+  adopted: AdoptedRule[]
+  warnings: string[]
+  /** Why nothing changes, or a summary of what changes. */
+  reason: string
+}
+
+/**
+ * Works out the whole Wazuh configuration change without touching the target: reads the
+ * installed ossec.conf and every rule file the manager loads, renders the managed parts,
+ * places them into the files as text edits, checks the result and returns one file plan per
+ * file with a unified diff.
+ */
+export async function planWazuhConfig(target: Target, options: WazuhConfigOptions): Promise<WazuhConfigPlan> {
+  const wazuhDir = options.wazuhDir ?? DEFAULT_WAZUH_DIR
+  const paths = wazuhPaths(wazuhDir)
+  const warnings: string[] = []
+
+  const facts = await readManagerFacts(target, wazuhDir)
+  if (!facts.installed) {
+    throw new MispwazuhError(`No Wazuh manager found in ${wazuhDir} on ${target.name}: ${paths.ossecConf} or ${paths.wazuhControl} is missing.`, {
+      code: 'wazuh_not_installed',
+      exitCode: ExitCode.requirementsNotMet,
+      fix: 'Install the Wazuh manager first (`mispwazuh setup` installs it), or pass --wazuh-dir with its installation directory.',
+    })
+  }
+
+  if (facts.type !== undefined && facts.type !== 'server') {
+    throw new MispwazuhError(`${wazuhDir} on ${target.name} holds a Wazuh ${facts.type}, not a manager.`, {
+      code: 'wazuh_not_manager',
+      exitCode: ExitCode.requirementsNotMet,
+      fix: 'Run this against the Wazuh manager host.',
+    })
+  }
+
+  if (facts.version === undefined) warnings.push(`Could not read the Wazuh version from \`${paths.wazuhControl} info\`; the integration block leaves out <timeout> and <retries>, which Wazuh before 4.8 rejects.`)
+
+  // ossec.conf and the ruleset it loads.
+  const confText = await target.readText(paths.ossecConf)
+  const conf = parseWazuhXml(confText, paths.ossecConf)
+  const logAlertLevel = readLogAlertLevel(conf)
+  const alertLevel = Math.min(16, Math.max(3, logAlertLevel))
+  const rulesetConfig = readRulesetConfig(conf)
+  if (rulesetConfig.sections > 1) {
+    warnings.push(`ossec.conf has ${rulesetConfig.sections} <ruleset> sections; Wazuh then drops the stock lists and ignores rules that use them. Merge them into one: ${describeRulesetSections(conf).join('; ')}`)
+  }
+
+  const ruleset = await loadRuleset(target, wazuhDir, rulesetConfig)
+  for (const file of ruleset.files) {
+    if (file.parseError) warnings.push(`${file.file} is not well formed (${file.parseError.detail}, line ${file.parseError.line}); its rule IDs were read with a plain scan.`)
+  }
+
+  // Hand-made parts to take over, then the rule IDs.
+  const adopted = findAdoptableRules(ruleset.files)
+  const adoptedRules = new Set(adopted.map((entry) => entry.rule))
+  const foreign = foreignRules(ruleset.files, adoptedRules)
+  const requestedBase = options.ruleIdBase
+  let base = requestedBase
+  const collisions = collisionsFor(base, foreign)
+  if (collisions.length > 0) {
+    const freeBase = findFreeBase(base, foreign)
+    if (!options.renumberRuleIds || freeBase === undefined) throw new RuleIdCollisionError(collisions, base, freeBase)
+    base = freeBase
+  }
+
+  const ruleIds = ruleIdsFrom(base)
+
+  // The managed parts.
+  const {copies, missing} = buildOverwriteCopies(ruleset.files, alertLevel)
+  for (const id of missing) warnings.push(`Stock rule ${id} is not in the loaded ruleset, so its Sysmon events stay at their stock level and never reach the integration.`)
+
+  const integrationXml = renderWazuhTemplate('integration.xml.hbs', {
+    name: INTEGRATION_NAME,
+    groups: integrationGroups().join(','),
+    timeoutSupported: supportsIntegrationTimeout(facts.version),
+    timeout: options.integrationTimeout ?? DEFAULT_INTEGRATION_TIMEOUT,
+    retries: options.integrationRetries ?? DEFAULT_INTEGRATION_RETRIES,
+  })
+  const localRulesBody = renderLocalRules(ruleIds, copies, alertLevel, logAlertLevel)
+  const mispRulesBody = renderMispRules(ruleIds, alertLevel)
+
+  // New file contents.
+  const ossecEdit = editOssecConf(conf, integrationXml)
+  const localRulesFile = relative(wazuhDir, paths.localRules)
+  const mispRulesFile = relative(wazuhDir, paths.mispRules)
+  const byFile = groupAdopted(adopted)
+  const ruleFileTexts = new Map<string, {text: string; notes: string[]; current: string | undefined}>()
+  for (const [file, regionId, body] of [[localRulesFile, LOCAL_RULES_REGION, localRulesBody], [mispRulesFile, MISP_RULES_REGION, mispRulesBody]] as const) {
+    const current = ruleset.files.find((candidate) => candidate.file === file)?.text ?? (await readIfExists(target, path.posix.join(wazuhDir, file)))
+    const rules = (byFile.get(file) ?? []).map((entry) => entry.rule)
+    ruleFileTexts.set(file, {...editRuleFile(path.posix.join(wazuhDir, file), current, rules, regionId, body), current})
+  }
+
+  for (const [file, entries] of byFile) {
+    if (ruleFileTexts.has(file)) continue
+    const current = ruleset.files.find((candidate) => candidate.file === file)?.text
+    ruleFileTexts.set(file, {...editRuleFile(path.posix.join(wazuhDir, file), current, entries.map((entry) => entry.rule), undefined, undefined), current})
+  }
+
+  // Check the result as analysisd would load it.
+  const newConf = parseWazuhXml(ossecEdit.text, paths.ossecConf)
+  const blocks = readIntegrationBlocks(newConf)
+  if (blocks.length !== 1 || !blocks[0]?.managed) throw new Error(`The edited ossec.conf holds ${blocks.length} ${INTEGRATION_NAME} blocks instead of one managed block`)
+
+  const newFiles = simulateRuleset(ruleset.files, ruleFileTexts)
+  checkOwnRules(newFiles, ruleIds)
+  warnings.push(...groupWarnings(newFiles, logAlertLevel))
+
+  // File plans with diffs.
+  const redactor = options.redactor
+  const files: FilePlan[] = []
+  const notesByPath = new Map<string, string[]>()
+  files.push(await planFile(target, {path: paths.ossecConf, content: ossecEdit.text, ...OSSEC_CONF_OWNERSHIP}, redactor))
+  notesByPath.set(paths.ossecConf, ossecEdit.notes)
+  for (const [file, edit] of ruleFileTexts) {
+    const absolute = path.posix.join(wazuhDir, file)
+    const ownership = file === localRulesFile || file === mispRulesFile ? RULE_FILE_OWNERSHIP : await currentOwnership(target, absolute)
+    files.push(await planFile(target, {path: absolute, content: edit.text, ...ownership} satisfies DesiredFile, redactor))
+    notesByPath.set(absolute, edit.notes)
+  }
+
+  const changes = files.flatMap((plan) => {
+    if (!plan.change) return []
+    const notes = notesByPath.get(plan.desired.path) ?? []
+    return [{...plan.change, summary: notes.length > 0 ? `${plan.change.summary}: ${notes.join('; ')}` : plan.change.summary}]
+  })
+
+  const renumberedFrom = base === requestedBase ? undefined : requestedBase
+  if (renumberedFrom !== undefined) warnings.push(`Rule IDs ${requestedBase}+ collide with rules mispwazuh did not write; using ${base}-${Math.max(...allRuleIds(ruleIds))} instead.`)
+
+  const ids = allRuleIds(ruleIds)
+  const summary = `integration ${INTEGRATION_NAME} in ossec.conf, rules ${Math.min(...ids)}-${Math.max(...ids)}, ${copies.length} stock Sysmon rules raised to level ${alertLevel}`
+  const reason = changes.length === 0 ? `unchanged: ossec.conf, local_rules.xml and misp.xml already hold the managed configuration (${summary})` : `${changes.length} file(s) to change: ${summary}`
+
+  return {wazuhDir, version: facts.version, logAlertLevel, alertLevel, ruleIds, renumberedFrom, files, changes, adopted, warnings, reason}
+}
+
+function relative(wazuhDir: string, absolute: string): string {
+  return path.posix.relative(wazuhDir, absolute)
+}
+
+async function readIfExists(target: Target, file: string): Promise<string | undefined> {
+  const stat = await target.stat(file)
+  return stat?.type === 'file' ? target.readText(file) : undefined
+}
+
+async function currentOwnership(target: Target, file: string): Promise<{owner: string; group: string; mode: number}> {
+  const stat = await target.stat(file)
+  if (!stat) return RULE_FILE_OWNERSHIP
+  return {owner: stat.owner, group: stat.group, mode: stat.mode & 0o7777}
+}
+
+/** Rules mispwazuh did not write and does not take over, by ID (the first definition wins). */
+function foreignRules(files: readonly RuleFile[], adopted: ReadonlySet<RuleDefinition>): Map<number, RuleDefinition> {
+  const foreign = new Map<number, RuleDefinition>()
+  for (const file of files) {
+    for (const rule of file.rules) {
+      if (rule.managed || adopted.has(rule) || foreign.has(rule.id)) continue
+      foreign.set(rule.id, rule)
+    }
+  }
+
+  return foreign
+}
+
+function groupAdopted(adopted: readonly AdoptedRule[]): Map<string, AdoptedRule[]> {
+  const byFile = new Map<string, AdoptedRule[]>()
+  for (const entry of adopted) {
+    const list = byFile.get(entry.rule.file) ?? []
+    list.push(entry)
+    byFile.set(entry.rule.file, list)
+  }
+
+  return byFile
+}
+
+/** Returns the ruleset as analysisd would load it after the edits: changed files replaced, new files in their sorted place. */
+function simulateRuleset(files: readonly RuleFile[], edits: ReadonlyMap<string, {text: string}>): RuleFile[] {
+  const result = files.map((file) => {
+    const edit = edits.get(file.file)
+    return edit ? parseRuleFile(file.file, edit.text, {strict: true}) : file
+  })
+
+  for (const [file, edit] of edits) {
+    if (result.some((candidate) => candidate.file === file)) continue
+    const entry = parseRuleFile(file, edit.text, {strict: true})
+    const directory = path.posix.dirname(file)
+    const index = result.findIndex((candidate) => path.posix.dirname(candidate.file) === directory && Buffer.compare(Buffer.from(candidate.file), Buffer.from(file)) > 0)
+    const lastInDirectory = result.map((candidate) => path.posix.dirname(candidate.file)).lastIndexOf(directory)
+    result.splice(index === -1 ? (lastInDirectory === -1 ? result.length : lastInDirectory + 1) : index, 0, entry)
+  }
+
+  return result
+}
+
+/** Checks that each rule mispwazuh writes is defined exactly once and is not shadowed by another rule. */
+function checkOwnRules(files: readonly RuleFile[], ids: MispwazuhRuleIds): void {
+  const duplicates = duplicateRuleIds(files)
+  for (const id of allRuleIds(ids)) {
+    const definitions = files.flatMap((file) => file.rules.filter((rule) => rule.id === id && !rule.overwrite))
+    if (definitions.length !== 1 || duplicates.has(id)) {
+      throw new Error(`After the edit, rule ${id} is defined ${definitions.length} times (${definitions.map((rule) => `${rule.file}:${rule.line}`).join(', ')})`)
+    }
+  }
+}
+
+/**
+ * Warns about integration groups that no rule of the ruleset uses, and about groups whose rules
+ * all stay below log_alert_level: alerts of those groups never reach alerts.json, so
+ * integratord never sees them.
+ */
+export function groupWarnings(files: readonly RuleFile[], logAlertLevel: number): string[] {
+  const warnings: string[] = []
+  const known = rulesetGroups(files)
+  const rules = [...effectiveRules(files).values()]
+  for (const group of integrationGroups()) {
+    if (!known.has(group)) {
+      warnings.push(`Group ${group} (${describeGroup(group)}) exists in no rule of the installed ruleset, so these events never reach the integration.`)
+      continue
+    }
+
+    const levels = rules.filter((rule) => rule.groups.includes(group)).map((rule) => rule.level ?? 0)
+    const highest = Math.max(0, ...levels)
+    if (highest < logAlertLevel) {
+      warnings.push(`Every rule in group ${group} (${describeGroup(group)}) is below log_alert_level ${logAlertLevel} (highest: ${highest}), so these events never reach alerts.json or the integration.`)
+    }
+  }
+
+  return warnings
+}
+
+export {isUserRuleFile}
