@@ -84,44 +84,45 @@ export function mispDockerEnvStep(state: MispRunState): Step {
   let envPlan: FilePlan | undefined
   let configPlan: FilePlan | undefined
 
+  async function check(context: StepContext): Promise<StepCheck> {
+    const {target} = context
+    const templateFile = path.join(options.installDir, 'template.env')
+    const currentText = (await target.exists(paths.envFile)) ? await target.readText(paths.envFile) : undefined
+    const baseText = currentText ?? ((await target.exists(templateFile)) ? await target.readText(templateFile) : undefined)
+    const current = parseEnv(baseText ?? '')
+    for (const [name, value] of current) if (isSecretEnvName(name)) context.redactor.register(value, name.toLowerCase())
+
+    const wanted = desiredValues(state, current)
+    for (const name of Object.keys(GENERATED)) context.redactor.register(wanted.get(name), name.toLowerCase())
+    state.envValues = new Map([...current, ...wanted])
+
+    if (baseText === undefined) {
+      envPlan = undefined
+      return {
+        status: 'change',
+        reason: `${paths.envFile} does not exist yet`,
+        changes: [{kind: 'file', summary: `create ${paths.envFile} from template.env with ${wanted.size} values set by mispwazuh (root:root 0600)`, path: paths.envFile}],
+      }
+    }
+
+    const text = setEnvValues(baseText, wanted)
+    envPlan = await planFile(target, {path: paths.envFile, content: text, mode: 0o600, owner: 'root', group: 'root'}, context.redactor)
+    configPlan = await planBaseUrlChange(context, state, current.get('BASE_URL'))
+
+    const changes = [envPlan.change, configPlan?.change].filter((change) => change !== undefined)
+    if (changes.length === 0) return {status: 'ok', reason: `${paths.envFile} holds every value mispwazuh sets`, changes: []}
+    return {status: 'change', reason: currentText === undefined ? 'first configuration of misp-docker' : `${paths.envFile} differs from the wanted values`, changes}
+  }
+
   return {
     id: 'misp.env',
     title: `misp-docker settings (${paths.envFile})`,
-
-    async check(context: StepContext): Promise<StepCheck> {
-      const {target} = context
-      const templateFile = path.join(options.installDir, 'template.env')
-      const currentText = (await target.exists(paths.envFile)) ? await target.readText(paths.envFile) : undefined
-      const baseText = currentText ?? ((await target.exists(templateFile)) ? await target.readText(templateFile) : undefined)
-      const current = parseEnv(baseText ?? '')
-      for (const [name, value] of current) if (isSecretEnvName(name)) context.redactor.register(value, name.toLowerCase())
-
-      const wanted = desiredValues(state, current)
-      for (const name of Object.keys(GENERATED)) context.redactor.register(wanted.get(name), name.toLowerCase())
-      state.envValues = new Map([...current, ...wanted])
-
-      if (baseText === undefined) {
-        envPlan = undefined
-        return {
-          status: 'change',
-          reason: `${paths.envFile} does not exist yet`,
-          changes: [{kind: 'file', summary: `create ${paths.envFile} from template.env with ${wanted.size} values set by mispwazuh (root:root 0600)`, path: paths.envFile}],
-        }
-      }
-
-      const text = setEnvValues(baseText, wanted)
-      envPlan = await planFile(target, {path: paths.envFile, content: text, mode: 0o600, owner: 'root', group: 'root'}, context.redactor)
-      configPlan = await planBaseUrlChange(context, state, current.get('BASE_URL'))
-
-      const changes = [envPlan.change, configPlan?.change].filter((change) => change !== undefined)
-      if (changes.length === 0) return {status: 'ok', reason: `${paths.envFile} holds every value mispwazuh sets`, changes: []}
-      return {status: 'change', reason: currentText === undefined ? 'first configuration of misp-docker' : `${paths.envFile} differs from the wanted values`, changes}
-    },
+    check,
 
     async apply(context: StepContext): Promise<void> {
       if (!envPlan) {
         // The checkout did not exist when the plan was made; plan again now that template.env is there.
-        await this.check(context)
+        await check(context)
         if (!envPlan) throw new MispwazuhError(`${path.join(options.installDir, 'template.env')} is missing on ${context.target.name}.`, {code: 'misp_docker_template_missing', exitCode: ExitCode.mispFailed, fix: 'Check the misp-docker checkout and the --misp-docker-commit value.'})
       }
 
