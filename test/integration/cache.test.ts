@@ -91,14 +91,15 @@ describe('cache', () => {
   })
 
   test('expires misses after cache_miss_ttl', async () => {
-    workspace.configure({cache_miss_ttl: 1})
+    // Two seconds, so that the first two runs fit in it on a busy machine.
+    workspace.configure({cache_miss_ttl: 2})
 
     await runIntegration(workspace, dnsQuery)
     await runIntegration(workspace, dnsQuery)
     expect(restSearchBodies(misp.requests)).toHaveLength(1)
 
     misp.store.addEvent({info: 'added later', Attribute: [{type: 'ip-dst', value: '181.30.131.42'}]})
-    await new Promise((resolve) => setTimeout(resolve, 1100))
+    await new Promise((resolve) => setTimeout(resolve, 2100))
     await runIntegration(workspace, dnsQuery)
 
     expect(restSearchBodies(misp.requests)).toHaveLength(2)

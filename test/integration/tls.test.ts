@@ -88,6 +88,34 @@ describe('TLS', () => {
     expect(result.log.some((line) => line.includes('missing-ca.pem could not be loaded'))).toBe(true)
   })
 
+  test('reaches MISP at an IPv6 address', async () => {
+    const overIpv6 = await startMispDouble({tls, host: '::1'})
+    try {
+      overIpv6.store.addEvent({info: 'planted', Attribute: [{type: 'domain', value: 'akamaized.net'}]})
+      workspace.configure({misp_url: overIpv6.url, api_key: overIpv6.adminKey})
+
+      const result = await runIntegration(workspace, dnsQuery)
+
+      expect(overIpv6.url).toMatch(/^https:\/\/\[::1\]:\d+$/)
+      expect(result.exitCode).toBe(0)
+      const [message] = await queue.waitForMessages(1)
+      expect(payloadOf(message as {payload: string}).misp).toMatchObject({value: 'akamaized.net'})
+    } finally {
+      await overIpv6.stop()
+    }
+  })
+
+  test('keeps the path of misp_url', async () => {
+    workspace.configure({misp_url: `${misp.url}/misp/`})
+
+    const result = await runIntegration(workspace, dnsQuery)
+
+    expect(result.exitCode).toBe(0)
+    expect(misp.requests.map((request) => request.path)).toEqual(['/misp/attributes/restSearch'])
+    const [message] = await queue.waitForMessages(1)
+    expect(payloadOf(message as {payload: string}).misp.error).toBe('not_found')
+  })
+
   test('warns on every run when verification is off', async () => {
     workspace.configure({ca_file: tls.otherCa.certFile, verify_tls: false})
 
