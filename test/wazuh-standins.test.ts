@@ -65,6 +65,13 @@ const selfTestRules = `
     <group>mispwazuh_selftest,</group>
   </rule>
 
+  <rule id="100201" level="2">
+    <decoded_as>json</decoded_as>
+    <location>mispwazuh-low</location>
+    <field name="mispwazuh.selftest">\\.+</field>
+    <description>Below log_alert_level.</description>
+  </rule>
+
   <rule id="100210" level="0">
     <decoded_as>json</decoded_as>
     <field name="integration">custom-standin-test</field>
@@ -117,6 +124,12 @@ describe('Wazuh stand-ins', () => {
     const server = getServer()
     apiPort = await freePort()
     dashboardPort = await freePort()
+    await installWazuhStandins(server, {apiPort})
+
+    await installWazuhStandins(server, {apiPort, hardware: {cores: 2, memoryMb: 2048}})
+    const small = await runWazuhInstaller(server, {args: ['-a', '-p', String(dashboardPort)]})
+    expect(small.exitCode).toBe(1)
+    expect(small.stdout).toContain('use the -i option to ignore these requirements')
     await installWazuhStandins(server, {apiPort})
 
     const blocker = net.createServer()
@@ -238,8 +251,21 @@ describe('Wazuh stand-ins', () => {
     const server = getServer()
     const before = (await readAlerts(server)).length
     await sendQueueMessage(server, '1:elsewhere:{"mispwazuh":{"selftest":"x.example.org"}}')
+    await sendQueueMessage(server, '1:mispwazuh-low:{"mispwazuh":{"selftest":"low.example.org"}}')
     await sleep(800)
     expect((await readAlerts(server)).length).toBe(before)
+  })
+
+  it('wazuh-logtest shows the matched rule', async () => {
+    const server = getServer()
+    const event = '{"mispwazuh":{"selftest":"logtest.example.org"}}\n'
+    const matched = await server.exec(['/var/ossec/bin/wazuh-logtest', '-l', 'mispwazuh-selftest', '-U', '100200:3:json'], {stdin: event})
+    expect(matched.exitCode, matched.stdout + matched.stderr).toBe(0)
+    expect(matched.stdout).toContain("\tid: '100200'")
+    expect(matched.stdout).toContain('**Alert to be generated.')
+
+    const other = await server.exec(['/var/ossec/bin/wazuh-logtest', '-q', '-U', '100200:3:json'], {stdin: event})
+    expect(other.exitCode).toBe(1)
   })
 
   it('Sysmon event 22 alerts only once raised', async () => {

@@ -37,7 +37,7 @@ export interface WazuhStandinOptions {
   /**
    * Port of the server API stand-in. Default 55000, the real default. The test server shares
    * this machine's network, so test files that install Wazuh at the same time need different
-   * ports; the port is also written to /var/ossec/api/configuration/api.yaml as `port:`, where
+   * ports. The port is also written to /var/ossec/api/configuration/api.yaml as `port:`, where
    * the real API reads it.
    */
   apiPort?: number
@@ -45,7 +45,7 @@ export interface WazuhStandinOptions {
   defaultVersion?: string
   /** Extra or changed URL versions for the curl wrapper, e.g. {'4.12': '4.12.0'}. */
   installerVersions?: Record<string, string>
-  /** Hardware the installer's check sees instead of /proc (cores, total MB). */
+  /** Hardware values for the installer's check, in place of /proc (cores, total MB). */
   hardware?: {cores?: number; memoryMb?: number}
 }
 

@@ -123,8 +123,15 @@ def envelope(items: list, message: str, failed: list | None = None, total: int |
             "failed_items": failed,
         },
         "message": message,
-        "error": 0 if not failed else (1 if not items else 2),
+        "error": _error_code(items, failed),
     }
+
+
+def _error_code(items: list, failed: list) -> int:
+    # The real API returns 0 when every item succeeded, 1 when all failed and 2 when some did.
+    if not failed:
+        return 0
+    return 1 if not items else 2
 
 
 # -- agents and groups -------------------------------------------------------------------------
@@ -264,8 +271,8 @@ class Api:
         if path == "/agents" and method == "GET":
             agents = load_agents(version)
             if "status" in query:
-                wanted = set(",".join(query["status"]).split(","))
-                agents = [agent for agent in agents if agent["status"] in wanted]
+                statuses = set(",".join(query["status"]).split(","))
+                agents = [agent for agent in agents if agent["status"] in statuses]
             if "group" in query:
                 agents = [agent for agent in agents if query["group"][0] in agent.get("group", [])]
             total = len(agents)
@@ -380,15 +387,15 @@ class Api:
     def configuration(self, query: dict) -> dict:
         roots = config.read_roots()
         section = query.get("section", [None])[0]
-        wanted_field = query.get("field", [None])[0]
+        requested_field = query.get("field", [None])[0]
         result: dict = {}
         for root in roots:
             for element in root.children:
                 if section and element.name != section:
                     continue
                 value = _to_json(element)
-                if wanted_field and isinstance(value, dict):
-                    value = {wanted_field: value.get(wanted_field)}
+                if requested_field and isinstance(value, dict):
+                    value = {requested_field: value.get(requested_field)}
                 if element.name in result:
                     existing = result[element.name]
                     result[element.name] = (existing if isinstance(existing, list) else [existing]) + [value]
@@ -432,6 +439,18 @@ def _to_json(element: xmlreader.Element):
     return result
 
 
+def _request_user(authorization: str) -> str:
+    """Return the user named by a request's credentials, for api.log only (nothing is verified here)."""
+    try:
+        if authorization.startswith("Basic "):
+            return base64.b64decode(authorization[6:]).decode("utf-8").partition(":")[0]
+        if authorization.startswith("Bearer "):
+            return json.loads(_unb64(authorization[7:].split(".")[1])).get("sub", "")
+    except (ValueError, IndexError, json.JSONDecodeError):
+        pass
+    return ""
+
+
 def _log_request(user: str, address: str, method: str, path: str, status: int, seconds: float) -> None:
     line = (f"{time.strftime('%Y/%m/%d %H:%M:%S')} INFO: {user or 'unknown_user'} {address} \"{method} {path}\" "
             f"with parameters {{}} and body {{}} done in {seconds:.3f}s: {status}")
@@ -454,12 +473,12 @@ def start(manager):
             parsed = urllib.parse.urlsplit(self.path)
             query = urllib.parse.parse_qs(parsed.query)
             body = self._read_body()
-            user = ""
+            user = _request_user(self.headers.get("Authorization") or "")
             try:
                 status, payload = api.handle(method, parsed.path.rstrip("/") or "/", query, body, self.headers)
             except ApiError as error:
                 status, payload = error.status, error.body()
-            except Exception as error:  # Answer 500 like the real API and keep serving.
+            except Exception as error:  # Return 500 like the real API and keep serving.
                 common.write_ossec_log("wazuh-apid", "ERROR", f"Stand-in API failed on {method} {parsed.path}: {error!r}")
                 status, payload = 500, {"title": "Internal Server Error", "detail": str(error)}
             data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()

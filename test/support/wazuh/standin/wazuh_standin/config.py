@@ -22,7 +22,7 @@ ALERTS_TAGS = {"log_alert_level", "email_alert_level", "use_geoip"}
 
 
 class ConfigError(Exception):
-    """The configuration is invalid: holds (level, message) lines as the daemon would log them."""
+    """Invalid configuration, with the (level, message) lines the daemon would log."""
 
     def __init__(self, lines: list[tuple[str, str]]):
         super().__init__("; ".join(message for _, message in lines))

@@ -30,7 +30,8 @@ LONG_WITH_VALUE = {
     "--output", "--header", "--data", "--data-raw", "--data-binary", "--user", "--request", "--user-agent",
     "--referer", "--upload-file", "--write-out", "--max-time", "--proxy", "--cert", "--config", "--cookie",
     "--cookie-jar", "--form", "--range", "--connect-timeout", "--cacert", "--capath", "--key", "--retry",
-    "--resolve", "--connect-to", "--output-dir", "--url",
+    "--resolve", "--connect-to", "--output-dir", "--url", "--proto", "--proto-redir", "--retry-delay",
+    "--retry-max-time", "--max-redirs",
 }
 
 

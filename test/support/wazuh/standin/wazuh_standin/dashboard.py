@@ -1,7 +1,7 @@
 """Wazuh dashboard stand-in: an HTTPS listener on server.port from opensearch_dashboards.yml.
 
-It binds 127.0.0.1 only (the real dashboard binds 0.0.0.0) and answers every request with a
-redirect to /app/login, which is what the real dashboard sends to a browser that has no session.
+It binds 127.0.0.1 only (the real dashboard binds 0.0.0.0). Every request gets a redirect to
+/app/login, which is what the real dashboard sends to a browser that has no session.
 """
 from __future__ import annotations
 

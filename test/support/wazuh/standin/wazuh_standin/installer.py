@@ -1,9 +1,9 @@
 """Stand-in for the Wazuh quickstart installer (wazuh-install.sh), all-in-one mode only.
 
-It runs the checks the real 4.12 installer runs before installing (root, hardware unless -i,
-existing installation unless -o, busy ports), then lays out the manager, writes
-wazuh-install-files.tar with wazuh-passwords.txt and certificates, registers the packages
-with dpkg and starts the manager and the dashboard stand-ins.
+It runs the checks the real 4.12 installer runs before installing: root, hardware unless -i,
+an existing installation unless -o, and busy ports. Then it lays out the manager and writes
+wazuh-install-files.tar with wazuh-passwords.txt and certificates. Last, it registers the
+packages with dpkg and starts the manager and the dashboard stand-ins.
 """
 from __future__ import annotations
 
@@ -182,10 +182,10 @@ def unregister_packages() -> None:
     except FileNotFoundError:
         return
     stanzas = [stanza for stanza in text.split("\n\n") if stanza.strip()]
-    kept = [stanza for stanza in stanzas if not any(stanza.startswith(f"Package: {package}\n") for package in PACKAGES)]
-    if len(kept) != len(stanzas):
+    remaining = [stanza for stanza in stanzas if not any(stanza.startswith(f"Package: {package}\n") for package in PACKAGES)]
+    if len(remaining) != len(stanzas):
         with open(DPKG_STATUS, "w", encoding="utf-8") as handle:
-            handle.write("\n\n".join(kept) + "\n")
+            handle.write("\n\n".join(remaining) + "\n")
     for package in PACKAGES:
         path = f"/var/lib/dpkg/info/{package}.list"
         if os.path.exists(path):
@@ -288,7 +288,8 @@ def main(argv: list[str]) -> int:
         uninstall()
 
     api_port = int(settings.get("apiPort", 55000))
-    checked = [api_port if port == 55000 else dashboard_port if port == 443 else port for port in AIO_PORTS]
+    replacements = {55000: api_port, 443: dashboard_port}
+    checked = [replacements.get(port, port) for port in AIO_PORTS]
     busy = listening_ports()
     for port in checked:
         if port in busy:

@@ -69,8 +69,8 @@ def alert_passes(block: dict, alert: dict) -> bool:
             return False
 
     if block.get("rule_id"):
-        wanted = [entry for entry in block["rule_id"].split(",") if entry]
-        if not any(entry.strip().isdigit() and int(entry) == int(rule.get("id", -1)) for entry in wanted):
+        rule_ids = [entry for entry in block["rule_id"].split(",") if entry]
+        if not any(entry.strip().isdigit() and int(entry) == int(rule.get("id", -1)) for entry in rule_ids):
             return False
 
     if block.get("event_location"):

@@ -116,6 +116,7 @@ BINARIES = {
     "wazuh-integratord": "wazuh-integratord",
     "wazuh-logtest-legacy": "wazuh-logtest-legacy",
     "verify-agent-conf": "verify-agent-conf",
+    "wazuh-logtest": "wazuh-logtest",
 }
 
 
@@ -154,9 +155,9 @@ def all_in_one_conf(text: str) -> str:
 
 
 # The stock local_rules.xml example (rule 100001) hangs off rule 5716 from 0095-sshd_rules.xml,
-# which the fixtures do not include. These placeholders carry the same IDs so that the stand-in
-# prints no warning a real 4.12 manager would not print; they match only sshd-decoded events,
-# which the stand-in never produces.
+# which the fixtures do not include. These placeholders carry the same IDs, so the stand-in
+# prints no warning that a real 4.12 manager would not print. They match only sshd-decoded
+# events, which the stand-in never produces.
 SSHD_PLACEHOLDER_RULES = """<!-- Stand-in placeholders for two rules of the stock 0095-sshd_rules.xml. -->
 <group name="syslog,sshd,">
   <rule id="5700" level="0" noalert="1">

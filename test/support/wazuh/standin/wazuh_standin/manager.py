@@ -1,7 +1,7 @@
 """The manager stand-in process: analysisd (queue socket, rules, alerts.json), integratord and apid.
 
-Run as root by wazuh-control start; it writes one PID file per daemon it stands in for under
-var/run, so that wazuh-control status reports them as the real script does.
+wazuh-control start runs it as root. It writes one PID file under var/run for each daemon it
+replaces, so that wazuh-control status reports them as the real script does.
 """
 from __future__ import annotations
 

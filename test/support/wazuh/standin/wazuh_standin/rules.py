@@ -40,7 +40,7 @@ RULE_ATTRIBUTES = {"id", "level", "maxsize", "frequency", "timeframe", "ignore",
 
 
 class RulesError(Exception):
-    """Loading failed: holds the ERROR and CRITICAL lines (without timestamp and tag)."""
+    """Failed ruleset load, with the ERROR and CRITICAL lines (without timestamp and tag)."""
 
     def __init__(self, lines: list[tuple[str, str]]):
         super().__init__("; ".join(message for _, message in lines))

@@ -1,4 +1,4 @@
-"""Command-line stand-ins: wazuh-control, wazuh-analysisd, wazuh-integratord and verify-agent-conf.
+"""Command-line stand-ins: wazuh-control, wazuh-analysisd, wazuh-integratord, wazuh-logtest and verify-agent-conf.
 
 Usage: python3 -m wazuh_standin.tools <tool name> [arguments]
 """
@@ -170,6 +170,7 @@ def control(arguments: list[str]) -> int:
         print("wazuh-control: the stand-in does not support -j (JSON output).", file=sys.stderr)
         return 1
     action = arguments[0] if arguments else ""
+
     if action == "info":
         flag = arguments[1] if len(arguments) > 1 else ""
         values = {"-v": f"v{version}", "-r": common.revision(version), "-t": "server"}
@@ -183,6 +184,7 @@ def control(arguments: list[str]) -> int:
         print(f'WAZUH_REVISION="{common.revision(version)}"')
         print('WAZUH_TYPE="server"')
         return 0
+
     if action == "status":
         return control_status()
     if action == "start":
@@ -196,6 +198,7 @@ def control(arguments: list[str]) -> int:
             return 1
         control_stop(version)
         return control_start(version)
+
     if action in ("enable", "disable"):
         print(f"wazuh-control: the stand-in ignores '{action}'.")
         return 0
@@ -224,8 +227,8 @@ def verify_agent_conf(arguments: list[str]) -> int:
         paths = sorted(glob.glob(os.path.join(common.HOME, "etc", "shared", "*", "agent.conf")))
     result = 0
     for path in paths:
-        shown = os.path.relpath(path, common.HOME) if path.startswith(common.HOME) else path
-        print(f"verify-agent-conf: Verifying [{shown}]")
+        display_path = os.path.relpath(path, common.HOME) if path.startswith(common.HOME) else path
+        print(f"verify-agent-conf: Verifying [{display_path}]")
         problem = _agent_conf_problem(path)
         if problem:
             print(f"verify-agent-conf: ERROR: {problem}")
@@ -269,6 +272,9 @@ def main() -> int:
         return daemon_tool("wazuh-analysisd" if tool == "wazuh-logtest-legacy" else tool, arguments)
     if tool == "verify-agent-conf":
         return verify_agent_conf(arguments)
+    if tool == "wazuh-logtest":
+        from . import logtest
+        return logtest.main(arguments)
     print(f"Unknown stand-in tool: {tool}", file=sys.stderr)
     return 2
 
