@@ -52,6 +52,7 @@ export function mispWazuhUserStep(state: MispRunState): Step {
       if (!user) {
         context.progress(`creating MISP user ${email}`)
         user = await client.addUser({email, org_id: found.orgId, role_id: role.id, change_pw: false, disabled: false, notify: false, autoalert: false, contactalert: false})
+        await deleteFirstKey(context, client, user)
       } else if (user.role_id !== role.id) {
         context.log.warn(`MISP user ${email} has role ${user.role_id}, not ${roleName} (${role.id}); mispwazuh leaves it as it is.`)
       }
@@ -80,6 +81,23 @@ export function mispWazuhUserStep(state: MispRunState): Step {
       }
     },
   }
+}
+
+/**
+ * MISP with advanced auth keys (misp-docker's default) gives a user added through the API a first
+ * auth key without a comment and returns it as `User.authkey`. That key is deleted, so the only
+ * key of the Wazuh user is the commented one written to the key file.
+ */
+async function deleteFirstKey(context: StepContext, client: MispClient, user: MispUser): Promise<void> {
+  const firstKey = typeof user.authkey === 'string' ? user.authkey : undefined
+  delete user.authkey
+  if (!firstKey || !AUTH_KEY_PATTERN.test(firstKey)) return
+
+  context.redactor.register(firstKey, 'misp-auth-key')
+  const match = (await client.listAuthKeys(user.id)).find((key) => key.authkey_start === firstKey.slice(0, 4) && key.authkey_end === firstKey.slice(-4))
+  if (!match) return
+  await client.deleteAuthKey(match.id)
+  context.log.info(`deleted the auth key MISP created with user ${user.email} (id ${match.id})`)
 }
 
 interface Existing {

@@ -155,14 +155,16 @@ describe('MispClient warninglists, roles, users, auth keys', () => {
 
     const user = await api.addUser({email: 'client-test@misp.local', org_id: '1', role_id: role.id})
     expect(user.email).toBe('client-test@misp.local')
-    expect('password' in user).toBe(false)
+    expect(user.password).toBe('******')
+    expect(user.authkey).toMatch(/^[A-Za-z0-9]{40}$/)
     expect((await api.listUsers()).some((item) => item.User.id === user.id)).toBe(true)
 
     const key = await api.addAuthKey(user.id, {comment: 'client test'})
     expect(key.authkey_raw).toMatch(/^[A-Za-z0-9]{40}$/)
     expect(key.user_id).toBe(user.id)
     const listed = await api.listAuthKeys(user.id)
-    expect(listed.map((item) => item.id)).toEqual([key.id])
+    expect(listed).toHaveLength(2)
+    expect(listed.map((item) => item.id)).toContain(key.id)
     expect(JSON.stringify(listed)).not.toContain(key.authkey_raw)
 
     const asUser = client({key: key.authkey_raw})
@@ -178,6 +180,12 @@ describe('MispClient warninglists, roles, users, auth keys', () => {
     expect(error).toBeInstanceOf(MispValidationError)
     expect((error as MispValidationError).request.status).toBe(403)
     expect((error as Error).message).toContain('email')
+  })
+
+  it('addUser unknown role is not found', async () => {
+    const error = await client().addUser({email: 'nobody@misp.local', org_id: '1', role_id: '999'}).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(MispNotFoundError)
+    expect((error as MispNotFoundError).request.status).toBe(405)
   })
 
   it('addAuthKey unknown user is a validation error', async () => {

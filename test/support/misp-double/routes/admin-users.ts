@@ -5,7 +5,7 @@
  */
 import {randomUUID} from 'node:crypto'
 
-import {jsonResponse, prettyJson, saveFailureResponse, unwrapModel, type Route} from '../route.js'
+import {errorResponse, jsonResponse, prettyJson, saveFailureResponse, unwrapModel, type Route} from '../route.js'
 import type {MispStore, Permission, Role, User} from '../store.js'
 
 /** MISP's role levels: 0 read only, 1 manage own events, 2 manage organisation events, 3 publish. */
@@ -95,21 +95,26 @@ function addRole(body: unknown, store: MispStore) {
   return jsonResponse(200, prettyJson({Role: roleShape(role)}))
 }
 
-function addUser(body: unknown, store: MispStore) {
+function addUser(body: unknown, store: MispStore, identityOrg: string) {
   const input = unwrapModel(body, 'User')
   const email = typeof input.email === 'string' ? input.email.trim() : ''
-  const orgId = String(input.org_id ?? '')
+  const orgId = String(input.org_id ?? identityOrg)
   const roleId = String(input.role_id ?? '')
   const errors: Record<string, string[]> = {}
   if (!/^[^\s@]+@[^\s@]+\.[A-Za-z]{2,}$/.test(email)) errors.email = ['An email address is required']
   else if ([...store.users.values()].some((user) => user.email.toLowerCase() === email.toLowerCase())) errors.email = ['An account with this email address already exists.']
-  if (!store.orgs.has(orgId)) errors.org_id = ['The organisation does not exist.']
-  if (!store.roles.has(roleId)) errors.role_id = ['The role does not exist.']
-  if (Object.keys(errors).length > 0) return saveFailureResponse('The user could not be saved. Invalid input.', '/admin/users/add', errors)
+  // MISP 2.5 raises MethodNotAllowedException for an unknown role before validating anything else.
+  if (roleId === '' || !store.roles.has(roleId)) return errorResponse(405, 'Invalid role', '/admin/users/add')
+  if (!store.orgs.has(orgId)) return saveFailureResponse('Could not add User', '/admin/users/add', {0: ['Invalid organisation']} as Record<string, string[]>)
+  if (Object.keys(errors).length > 0) return saveFailureResponse('Could not add User', '/admin/users/add', errors)
 
   const user = store.addUser({email, orgId, roleId, disabled: input.disabled === true})
-  user.change_pw = input.change_pw === true || input.change_pw === 1 || input.change_pw === '1'
-  return jsonResponse(200, prettyJson({User: userShape(user)}))
+  // REST defaults change_pw to 1 when the request does not set it.
+  user.change_pw = input.change_pw === undefined ? true : input.change_pw === true || input.change_pw === 1 || input.change_pw === '1'
+
+  // With advanced auth keys, admin_add creates a first auth key for the new user and returns it in clear as User.authkey.
+  const key = store.addAuthKey(user.id, {comment: ''})
+  return jsonResponse(200, prettyJson({User: {...userShape(user), password: '******', authkey: key.authkey}}))
 }
 
 export const adminUserRoutes: readonly Route[] = [
@@ -137,7 +142,7 @@ export const adminUserRoutes: readonly Route[] = [
       })))
     },
   })),
-  {method: 'POST', pattern: '/admin/users/add', permission: 'perm_admin', handle: (request, store) => addUser(request.body, store)},
+  {method: 'POST', pattern: '/admin/users/add', permission: 'perm_admin', handle: (request, store) => addUser(request.body, store, request.identity?.org.id ?? '1')},
   ...['/organisations', '/organisations/index'].map((pattern): Route => ({
     method: 'GET',
     pattern,
