@@ -14,6 +14,8 @@ import {mispDockerEnvStep, mispDockerSourceStep} from '../../src/misp/misp-docke
 import {mispPaths, withDefaults, type MispOptionsInput} from '../../src/misp/options.js'
 import {generateSecret, MispRunState} from '../../src/misp/run-state.js'
 import {certificateNames, mispTlsStep} from '../../src/misp/tls.js'
+import {mispStartStep} from '../../src/misp/start.js'
+import {MispwazuhError} from '../../src/errors.js'
 import type {StepContext} from '../../src/plan/step.js'
 import {LocalTarget} from '../../src/target/local-target.js'
 import {Redactor} from '../../src/ui/redact.js'
@@ -257,5 +259,32 @@ describe('.env step', () => {
     expect(config.split('https://misp.internal.example:8443')).toHaveLength(3)
     expect(mode(configFile)).toBe(0o640)
     expect(moved.restartNeeded).toBe(true)
+  })
+})
+
+describe('start step', () => {
+  it('timeout shows the container log tail', async () => {
+    const bin = path.join(scratch, 'bin')
+    const calls = path.join(scratch, 'docker-calls')
+    fs.mkdirSync(bin)
+    fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\necho "$*" >> ${calls}\ncase "$*" in\n  "compose logs"*) echo "misp-core  | INIT | Initialize MySQL"; echo "misp-core  | stuck at CA refresh" ;;\nesac\n`, {mode: 0o755})
+    const run = state({startTimeoutSeconds: 1, httpsPort: 1})
+    fs.mkdirSync(run.options.installDir, {recursive: true})
+    run.envValues = new Map([['ADMIN_KEY', generateSecret(40)]])
+    run.caPem = '-----BEGIN CERTIFICATE-----\nnot used: nothing listens\n-----END CERTIFICATE-----\n'
+    const step = mispStartStep(run, {pollIntervalMs: 100})
+    const savedPath = process.env.PATH
+    process.env.PATH = `${bin}:${savedPath}`
+    try {
+      const check = await step.check(context())
+      expect(check.status).toBe('change')
+      const error = await step.apply(context(), check).catch((caught: unknown) => caught)
+      expect(error).toBeInstanceOf(MispwazuhError)
+      expect((error as MispwazuhError).code).toBe('misp_start_timeout')
+      expect((error as Error).message).toContain('stuck at CA refresh')
+      expect(fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean)).toEqual(['compose pull --quiet', 'compose up -d --no-build', 'compose logs --no-color --tail 40 misp-core'])
+    } finally {
+      process.env.PATH = savedPath
+    }
   })
 })
