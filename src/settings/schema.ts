@@ -142,6 +142,8 @@ export const settings = {
   wazuhDashboardPort: {flag: 'wazuh-dashboard-port', kind: 'integer', schema: port, default: 443, description: 'Port of the Wazuh dashboard.'},
   skipWazuhInstall: {flag: 'skip-wazuh-install', kind: 'boolean', schema: booleanValue, default: false, description: 'Do not install Wazuh; configure the manager already on the host.'},
   ruleIdBase: {flag: 'rule-id-base', kind: 'integer', schema: ruleIdBase, default: 100_600, description: 'First ID of the custom rules mispwazuh writes (it uses about 40 IDs from here).'},
+  renumberRuleIds: {flag: 'renumber-rule-ids', kind: 'boolean', schema: booleanValue, default: false, description: 'When a rule ID from --rule-id-base is taken by a rule mispwazuh did not write, use the next free range instead of stopping.'},
+  wazuhDir: {flag: 'wazuh-dir', kind: 'string', schema: remotePath, default: '/var/ossec', description: 'Installation directory of the Wazuh manager on the target.'},
 
   managerAddress: {flag: 'manager-address', kind: 'string', schema: z.string().regex(/^[a-zA-Z0-9.:-]{1,253}$/, 'Expected a host name or IP address.'), description: 'Address Windows agents use to reach the Wazuh manager.', example: '192.0.2.20', prompt: 'Address agents use to reach the Wazuh manager'},
   agentVersion: {flag: 'agent-version', kind: 'string', schema: z.string().regex(/^4\.\d{1,2}\.\d{1,2}$/, 'Expected a full Wazuh version, such as 4.12.0.'), description: 'Wazuh agent version to install (the manager\'s when --host is given).', example: '4.12.0'},
@@ -154,6 +156,8 @@ export const settings = {
   push: {flag: 'push', kind: 'boolean', schema: booleanValue, default: false, description: 'Write the Sysmon <localfile> into the shared agent.conf of --group on the manager (--host), creating the group if needed.'},
 
   dryRun: {flag: 'dry-run', kind: 'boolean', schema: booleanValue, default: false, description: 'Check every step and print the plan with diffs; change nothing. Exit 0 when nothing would change, 2 when changes are pending.'},
+  canary: {flag: 'canary', kind: 'boolean', schema: booleanValue, default: true, description: 'Plant a canary IoC in MISP and follow it through the manager and the integration into alerts.json (--no-canary checks the hops only).'},
+  canaryTimeout: {flag: 'canary-timeout', kind: 'integer', schema: seconds, default: 90, description: 'Seconds to wait for each stage of the canary: MISP returning it, then each canary alert.'},
 } satisfies Record<string, SettingDefinition>
 
 export type SettingKey = keyof typeof settings

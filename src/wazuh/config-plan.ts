@@ -178,8 +178,10 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
   if (renumberedFrom !== undefined) warnings.push(`Rule IDs ${requestedBase}+ collide with rules mispwazuh did not write; using ${base}-${Math.max(...allRuleIds(ruleIds))} instead.`)
 
   const ids = allRuleIds(ruleIds)
-  const summary = `integration ${INTEGRATION_NAME} in ossec.conf, rules ${Math.min(...ids)}-${Math.max(...ids)}, ${copies.length} stock Sysmon rules raised to level ${alertLevel}`
-  const reason = changes.length === 0 ? `unchanged: ossec.conf, local_rules.xml and misp.xml already hold the managed configuration (${summary})` : `${changes.length} file(s) to change: ${summary}`
+  const summary = `${INTEGRATION_NAME} integration block, rules ${Math.min(...ids)}-${Math.max(...ids)}, ${copies.length} stock Sysmon rules at level ${alertLevel}`
+  const reason = changes.length === 0
+    ? `unchanged: ossec.conf, local_rules.xml and misp.xml already hold the managed configuration (${summary})`
+    : `${summary} (${changes.length} ${changes.length === 1 ? 'file changes' : 'files change'})`
 
   return {wazuhDir, version: facts.version, logAlertLevel, alertLevel, ruleIds, renumberedFrom, files, changes, adopted, warnings, reason}
 }
