@@ -228,6 +228,8 @@ describe('Wazuh stand-ins', () => {
 
     const active = await server.exec(['systemctl', 'is-active', 'wazuh-manager'])
     expect(active.stdout.trim()).toBe('active')
+    const unit = await server.exec(['systemctl', 'cat', 'wazuh-manager'])
+    expect(unit.stdout).toContain('ExecStart=/usr/bin/env /var/ossec/bin/wazuh-control start')
   })
 
   it('self-test event with a local rule alerts', async () => {
@@ -330,7 +332,12 @@ describe('Wazuh stand-ins', () => {
     expect(argv[5]).toMatch(/^\/tmp\/custom-standin-test-\d+-\d+\.options$/)
     expect(argv.slice(6)).toEqual(['7', '3', '> /dev/null 2>&1'])
 
-    const runs = await readIntegrationRuns(server)
+    // The script sends its result before it exits, so the run record may come a moment later.
+    let runs = await readIntegrationRuns(server)
+    for (let attempt = 0; runs.length === 0 && attempt < 50; attempt++) {
+      await sleep(100)
+      runs = await readIntegrationRuns(server)
+    }
     expect(runs.map((run) => [run.name, run.rule_id, run.exit_code])).toEqual([['custom-standin-test', '100200', 0]])
     expect(runs[0]!.argv[0]).toBe('integrations')
     // The temp files are gone once the script exits.
@@ -479,6 +486,9 @@ describe('Wazuh server API stand-in', () => {
       {id: '002', name: 'win-agent-02', status: 'disconnected'},
     ])
     expect(await server.readFile('/var/ossec/etc/client.keys')).toMatch(/^001 win-agent-01 192\.0\.2\.10 \S+\n002 win-agent-02 any \S+\n$/)
+    const listed = await server.exec(['/var/ossec/bin/agent_control', '-l'])
+    expect(listed.stdout).toContain('   ID: 001, Name: win-agent-01, IP: 192.0.2.10, Active\n')
+    expect(listed.stdout).toContain('   ID: 002, Name: win-agent-02, IP: any, Disconnected\n')
 
     const active = await wazuhApiRequest(server, {port: apiPort, path: '/agents?status=active&select=name,status', token})
     expect(active.body).toMatchObject({data: {affected_items: [{id: '000', status: 'active'}, {id: '001', name: 'win-agent-01', status: 'active'}], total_affected_items: 2}})

@@ -201,6 +201,7 @@ export interface SeedAgent {
   name: string
   /** Registration IP as in client.keys. Default 'any'. */
   ip?: string
+  /** Default: active. */
   status?: 'active' | 'disconnected' | 'pending' | 'never_connected'
   groups?: string[]
   os?: {name?: string; platform?: string; version?: string}

@@ -117,6 +117,7 @@ BINARIES = {
     "wazuh-logtest-legacy": "wazuh-logtest-legacy",
     "verify-agent-conf": "verify-agent-conf",
     "wazuh-logtest": "wazuh-logtest",
+    "agent_control": "agent_control",
 }
 
 

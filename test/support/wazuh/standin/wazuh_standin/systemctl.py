@@ -1,6 +1,7 @@
 """systemctl stand-in for a test server without systemd.
 
-Units: wazuh-manager (runs wazuh-control), wazuh-dashboard (a small HTTPS listener),
+Verbs: start, stop, restart, is-active, is-enabled, enable [--now], disable, status, cat and
+daemon-reload. Units: wazuh-manager (runs wazuh-control), wazuh-dashboard (a small HTTPS listener),
 wazuh-indexer, filebeat and docker (state only), cron (the real cron daemon). State lives in
 /run/systemctl-standin. Other units and verbs fail with a message naming what is supported.
 """
@@ -105,6 +106,18 @@ def stop(unit: str) -> int:
     return 0
 
 
+def unit_file(unit: str) -> str:
+    """Return a unit file for `systemctl cat`; wazuh-manager's has the real ExecStart and Type."""
+    if unit == "wazuh-manager":
+        return ("# /usr/lib/systemd/system/wazuh-manager.service\n[Unit]\nDescription=Wazuh manager\n"
+                "Wants=network-online.target\nAfter=network.target network-online.target\n\n[Service]\n"
+                "Type=forking\nLimitNOFILE=65536\n\n"
+                f"ExecStart=/usr/bin/env {CONTROL} start\nExecStop=/usr/bin/env {CONTROL} stop\n"
+                f"ExecReload=/usr/bin/env {CONTROL} reload\n\nKillMode=process\nRemainAfterExit=yes\n\n"
+                "[Install]\nWantedBy=multi-user.target")
+    return f"# /usr/lib/systemd/system/{unit}.service\n[Unit]\nDescription={unit} (test stand-in)\n"
+
+
 def main(argv: list[str]) -> int:
     os.makedirs(STATE, exist_ok=True)
     arguments = [argument for argument in argv if not argument.startswith("-")]
@@ -154,6 +167,13 @@ def main(argv: list[str]) -> int:
             if not quiet:
                 print("enabled" if enabled else "disabled")
             code = 0 if enabled else 1
+        elif verb == "cat":
+            if not _installed(unit):
+                print(f"No files found for {unit}.service.", file=sys.stderr)
+                code = 1
+            else:
+                print(unit_file(unit))
+                code = 0
         elif verb == "status":
             active = is_active(unit)
             print(f"● {unit}.service\n     Loaded: loaded (stand-in)\n     Active: "

@@ -1,4 +1,5 @@
-"""Command-line stand-ins: wazuh-control, wazuh-analysisd, wazuh-integratord, wazuh-logtest and verify-agent-conf.
+"""Command-line stand-ins: wazuh-control, wazuh-analysisd, wazuh-integratord, wazuh-logtest,
+agent_control and verify-agent-conf.
 
 Usage: python3 -m wazuh_standin.tools <tool name> [arguments]
 """
@@ -191,7 +192,7 @@ def control(arguments: list[str]) -> int:
         return control_start(version)
     if action == "stop":
         return control_stop(version)
-    if action == "restart":
+    if action in ("restart", "reload"):
         # Like the real script: test the configuration first, so a broken configuration leaves
         # the running manager untouched and the restart exits 1.
         if not test_config():
@@ -261,6 +262,56 @@ def _agent_conf_problem(path: str) -> str | None:
     return None
 
 
+# -- agent_control ------------------------------------------------------------------------------
+
+AGENT_STATUS_WORDS = {"active": "Active", "disconnected": "Disconnected", "pending": "Pending",
+                      "never_connected": "Never connected"}
+
+
+def registered_agents() -> list[dict]:
+    """Return the agents of client.keys with their seeded status: active unless seeded otherwise, never connected when not seeded."""
+    import json
+
+    seeded: dict[str, dict] = {}
+    try:
+        with open(os.path.join(common.STATE_DIR, "agents.json"), encoding="utf-8") as handle:
+            seeded = {agent["id"]: agent for agent in json.load(handle)}
+    except (OSError, ValueError):
+        pass
+    agents = []
+    try:
+        with open(os.path.join(common.HOME, "etc", "client.keys"), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or not fields[0].isdigit() or fields[1][:1] in ("!", "#"):
+            continue
+        seed = seeded.get(fields[0])
+        status = seed.get("status", "active") if seed else "never_connected"
+        agents.append({"id": fields[0], "name": fields[1], "ip": fields[2], "status": status})
+    return agents
+
+
+def agent_control(arguments: list[str]) -> int:
+    if "-l" not in arguments and "-lc" not in arguments:
+        print("agent_control: the stand-in supports only -l and -lc (list agents).", file=sys.stderr)
+        return 1
+    import socket
+
+    only_active = "-lc" in arguments
+    print("\nWazuh agent_control. List of available agents:")
+    print(f"   ID: 000, Name: {socket.gethostname()} (server), IP: 127.0.0.1, Active/Local")
+    for agent in registered_agents():
+        if only_active and agent["status"] != "active":
+            continue
+        word = AGENT_STATUS_WORDS.get(agent["status"], agent["status"])
+        print(f"   ID: {agent['id']}, Name: {agent['name']}, IP: {agent['ip']}, {word}")
+    print("\nList of agentless devices:\n")
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) < 2:
         print("usage: python3 -m wazuh_standin.tools <tool> [arguments]", file=sys.stderr)
@@ -272,6 +323,8 @@ def main() -> int:
         return daemon_tool("wazuh-analysisd" if tool == "wazuh-logtest-legacy" else tool, arguments)
     if tool == "verify-agent-conf":
         return verify_agent_conf(arguments)
+    if tool == "agent_control":
+        return agent_control(arguments)
     if tool == "wazuh-logtest":
         from . import logtest
         return logtest.main(arguments)
