@@ -1,6 +1,6 @@
 import {ExitCode, MispwazuhError} from '../errors.js'
 
-/** What every MISP error carries: the request it answers and, when MISP sent one, the HTTP status. */
+/** The request a MISP error belongs to and, when MISP sent one, the HTTP status. */
 export interface MispRequestInfo {
   method: string
   /** Path and query only; the base URL is in the message, the key never is. */
@@ -19,7 +19,7 @@ export class MispError extends MispwazuhError {
   }
 }
 
-/** The TCP connection or the TLS handshake failed, or the server did not answer in time. */
+/** The TCP connection or the TLS handshake failed, or the server did not respond in time. */
 export class MispConnectionError extends MispError {
   constructor(message: string, request: MispRequestInfo, cause?: unknown) {
     super(message, request, {
@@ -127,7 +127,7 @@ export class MispHtmlResponseError extends MispError {
 /** The body was not valid JSON although MISP announced JSON or should have sent it. */
 export class MispInvalidJsonError extends MispError {
   constructor(message: string, request: MispRequestInfo, cause?: unknown) {
-    super(message, request, {code: 'misp_invalid_json', fix: 'Read the MISP error log (app/tmp/logs/error.log) for the failure behind this answer.', cause})
+    super(message, request, {code: 'misp_invalid_json', fix: 'Read the MISP error log (app/tmp/logs/error.log) for the failure behind this response.', cause})
     this.name = 'MispInvalidJsonError'
   }
 }
@@ -145,7 +145,7 @@ export class MispUnexpectedStatusError extends MispError {
   readonly location: string | undefined
 
   constructor(message: string, request: MispRequestInfo, location: string | undefined) {
-    super(message, request, {code: 'misp_unexpected_status', fix: 'Read the MISP error log (app/tmp/logs/error.log) for the failure behind this answer.'})
+    super(message, request, {code: 'misp_unexpected_status', fix: 'Read the MISP error log (app/tmp/logs/error.log) for the failure behind this response.'})
     this.name = 'MispUnexpectedStatusError'
     this.location = location
   }
@@ -158,8 +158,11 @@ function describeValidationErrors(errors: unknown): string {
 
   const parts: string[] = []
   for (const [field, value] of Object.entries(errors as Record<string, unknown>)) {
-    const texts = Array.isArray(value) ? value.map(String) : [typeof value === 'string' ? value : JSON.stringify(value)]
-    parts.push(`${field}: ${texts.join('; ')}`)
+    let text: string
+    if (Array.isArray(value)) text = value.map(String).join('; ')
+    else if (typeof value === 'string') text = value
+    else text = JSON.stringify(value)
+    parts.push(`${field}: ${text}`)
   }
 
   return parts.length > 0 ? ` (${parts.join(', ')})` : ''

@@ -1,5 +1,5 @@
 /**
- * Shapes of the MISP REST answers the client reads, as MISP 2.5 sends them. Numeric columns
+ * Shapes of the MISP REST responses the client reads, as MISP 2.5 sends them. Numeric columns
  * arrive as strings ("id": "85") and stay strings here; tinyint(1) columns arrive as booleans.
  * Only the fields the product reads are typed; the rest pass through untouched.
  */
@@ -96,7 +96,7 @@ export interface MispAuthKey {
   [key: string]: unknown
 }
 
-/** The answer of auth_keys/add: the only time MISP shows the clear key, in `authkey_raw`. */
+/** The response of auth_keys/add: the only time MISP shows the clear key, in `authkey_raw`. */
 export interface MispNewAuthKey extends MispAuthKey {
   authkey_raw: string
 }
@@ -106,7 +106,7 @@ export interface MispAuthKeyListItem {
   User?: {id: string; email: string}
 }
 
-/** `{saved, success, name, message, url}`: MISP's answer for actions without a record to return. */
+/** `{saved, success, name, message, url}`: MISP's response for actions without a record to return. */
 export interface MispActionResult {
   saved?: boolean
   success?: boolean | string
@@ -117,12 +117,12 @@ export interface MispActionResult {
   [key: string]: unknown
 }
 
-/** feeds/fetchFromFeed and feeds/fetchFromAllFeeds answer `{"result": "..."}`, with HTTP 200 even when fetching failed. */
+/** feeds/fetchFromFeed and feeds/fetchFromAllFeeds return `{"result": "..."}`, with HTTP 200 even when fetching failed. */
 export interface MispFetchResult {
   result: string
 }
 
-/** The outcome of feeds/cacheFeeds. In sync mode MISP answers a failure of any feed in scope with a 302 and no body. */
+/** The outcome of feeds/cacheFeeds. In sync mode MISP responds to a failure of any feed in scope with a 302 and no body. */
 export interface MispCacheResult {
   ok: boolean
   message: string

@@ -61,9 +61,9 @@ export interface MispClientOptions {
   pinnedFingerprint?: string
   /** Milliseconds for the TCP and TLS handshake. Default 10 s. */
   connectTimeoutMs?: number
-  /** Milliseconds of silence allowed while waiting for the answer. Default 120 s, because feed actions in sync mode are slow. */
+  /** Milliseconds of silence allowed while waiting for the response. Default 120 s, because feed actions in sync mode are slow. */
   readTimeoutMs?: number
-  /** Retries after a connection error or a 5xx answer (including the 503 "MISP is loading" page). Default 3. */
+  /** Retries after a connection error or a 5xx response (including the 503 "MISP is loading" page). Default 3. */
   retries?: number
   /** First back-off delay in milliseconds; doubles per retry, capped at 15 s. Default 1 s. */
   retryDelayMs?: number
@@ -106,7 +106,7 @@ const AUTH_FAILURE = /Authentication failed|Auth key is expired|not possible to 
 /**
  * The one MISP REST client of the product. Every call sends the key in `Authorization` and
  * `Accept` / `Content-Type: application/json` (MISP black-holes a POST without Content-Type and
- * answers a request without Accept like a browser). Connection errors and 5xx answers are
+ * treats a request without Accept like a browser request). Connection errors and 5xx responses are
  * retried with back-off; every other failure becomes a distinct MispError subclass.
  */
 export class MispClient {
@@ -168,15 +168,15 @@ export class MispClient {
     return (await this.request('POST', '/feeds/fetchFromAllFeeds', {})).body as MispFetchResult
   }
 
-  /** Fetches one feed. MISP answers HTTP 200 even on failure; `result` says what happened. */
+  /** Fetches one feed. MISP returns HTTP 200 even on failure, and `result` describes what happened. */
   async fetchFromFeed(id: string): Promise<MispFetchResult> {
     return (await this.request('POST', `/feeds/fetchFromFeed/${encodeId(id)}`, {})).body as MispFetchResult
   }
 
   /**
    * Caches the feeds of a scope (`all`, `freetext`, `csv`, `misp` or a feed id) in Redis.
-   * MISP without background jobs answers a failure of any feed in scope with a 302 to /feeds
-   * and an empty body; that becomes `{ok: false}` here, not an exception.
+   * MISP without background jobs responds to a failure of any feed in scope with a 302 to /feeds
+   * and an empty body. That becomes `{ok: false}` here, not an exception.
    */
   async cacheFeeds(scope = 'all'): Promise<MispCacheResult> {
     try {
@@ -184,7 +184,7 @@ export class MispClient {
       return {ok: body.success !== false && body.saved !== false, message: String(body.message ?? body.name ?? '')}
     } catch (error) {
       if (error instanceof MispUnexpectedStatusError && error.request.status === 302) {
-        return {ok: false, message: 'MISP could not cache at least one feed of this scope (it answered with a redirect to /feeds).'}
+        return {ok: false, message: 'MISP could not cache at least one feed of this scope (it responded with a redirect to /feeds).'}
       }
 
       throw error
@@ -234,7 +234,7 @@ export class MispClient {
     return userId === undefined ? keys : keys.filter((key) => key.user_id === userId)
   }
 
-  /** Creates an auth key; the answer is the only place MISP shows it in clear, in `authkey_raw`. */
+  /** Creates an auth key. The response is the only place MISP shows it in clear, in `authkey_raw`. */
   async addAuthKey(userId: string, key: NewAuthKey = {}): Promise<MispNewAuthKey> {
     return ((await this.request('POST', `/auth_keys/add/${encodeId(userId)}`, key)).body as {AuthKey: MispNewAuthKey}).AuthKey
   }
@@ -317,7 +317,7 @@ export class MispClient {
       request.on('socket', (socket) => {
         socket.once('secureConnect', () => clearTimeout(connectTimer))
       })
-      request.setTimeout(readTimeout, () => request.destroy(withCode(new Error(`no answer within ${readTimeout} ms`), 'misp_read_timeout')))
+      request.setTimeout(readTimeout, () => request.destroy(withCode(new Error(`no response within ${readTimeout} ms`), 'misp_read_timeout')))
 
       request.on('response', (response) => {
         clearTimeout(connectTimer)
@@ -346,13 +346,13 @@ export class MispClient {
         throw new MispAuthError(`MISP redirected ${where} to its login page: the auth key was not accepted.`, info)
       }
 
-      throw new MispUnexpectedStatusError(`MISP answered ${where} with HTTP ${raw.status}${location ? ` to ${location}` : ''}.`, info, location)
+      throw new MispUnexpectedStatusError(`MISP responded to ${where} with HTTP ${raw.status}${location ? ` to ${location}` : ''}.`, info, location)
     }
 
     if (looksHtml) {
       const excerpt = htmlExcerpt(text)
-      if (raw.status >= 500) throw new MispServerError(`MISP answered ${where} with HTTP ${raw.status}: ${excerpt}`, info)
-      throw new MispHtmlResponseError(`MISP answered ${where} with an HTML page (HTTP ${raw.status}) instead of JSON: ${excerpt}`, info, excerpt)
+      if (raw.status >= 500) throw new MispServerError(`MISP responded to ${where} with HTTP ${raw.status}: ${excerpt}`, info)
+      throw new MispHtmlResponseError(`MISP responded to ${where} with an HTML page (HTTP ${raw.status}) instead of JSON: ${excerpt}`, info, excerpt)
     }
 
     let parsed: unknown = null
@@ -360,8 +360,8 @@ export class MispClient {
       try {
         parsed = JSON.parse(text)
       } catch (error) {
-        if (raw.status >= 500) throw new MispServerError(`MISP answered ${where} with HTTP ${raw.status}: ${text.slice(0, 200)}`, info)
-        throw new MispInvalidJsonError(`MISP answered ${where} (HTTP ${raw.status}) with a body that is not valid JSON: ${text.slice(0, 200)}`, info, error)
+        if (raw.status >= 500) throw new MispServerError(`MISP responded to ${where} with HTTP ${raw.status}: ${text.slice(0, 200)}`, info)
+        throw new MispInvalidJsonError(`MISP responded to ${where} (HTTP ${raw.status}) with a body that is not valid JSON: ${text.slice(0, 200)}`, info, error)
       }
     }
 
@@ -393,7 +393,7 @@ export class MispClient {
     }
 
     if (raw.status >= 500) throw new MispServerError(`MISP failed on ${where} with HTTP ${raw.status}: ${message ?? text.slice(0, 200)}`, info)
-    throw new MispUnexpectedStatusError(`MISP answered ${where} with HTTP ${raw.status}: ${message ?? text.slice(0, 200)}`, info, undefined)
+    throw new MispUnexpectedStatusError(`MISP responded to ${where} with HTTP ${raw.status}: ${message ?? text.slice(0, 200)}`, info, undefined)
   }
 
   private async tlsError(info: MispRequestInfo, error: unknown): Promise<MispTlsError> {
@@ -536,7 +536,7 @@ function errorMessage(body: unknown): string | undefined {
 
 function expectArray<T>(value: unknown, what: string): T[] {
   if (Array.isArray(value)) return value as T[]
-  throw new MispInvalidJsonError(`MISP answered ${what} with ${value === null ? 'null' : typeof value} where a list was expected.`, {method: what.split(' ')[0] ?? '', path: what.split(' ')[1] ?? ''})
+  throw new MispInvalidJsonError(`MISP responded to ${what} with ${value === null ? 'null' : typeof value} where a list was expected.`, {method: what.split(' ')[0] ?? '', path: what.split(' ')[1] ?? ''})
 }
 
 function encodeId(id: string): string {

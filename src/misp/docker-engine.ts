@@ -118,7 +118,7 @@ export async function readOsRelease(target: Target): Promise<OsRelease> {
   const id = values.get('ID')
   const codename = values.get('VERSION_CODENAME') ?? values.get('UBUNTU_CODENAME')
   if ((id !== 'ubuntu' && id !== 'debian') || !codename) {
-    throw new MispwazuhError(`Cannot install Docker on ${target.name}: /etc/os-release says ID=${id ?? 'missing'}, VERSION_CODENAME=${codename ?? 'missing'}; Docker's apt repository is used only on Ubuntu and Debian.`, {
+    throw new MispwazuhError(`Cannot install Docker on ${target.name}: /etc/os-release has ID=${id ?? 'missing'}, VERSION_CODENAME=${codename ?? 'missing'}; Docker's apt repository is used only on Ubuntu and Debian.`, {
       code: 'unsupported_os',
       exitCode: ExitCode.requirementsNotMet,
       fix: 'Install Docker Engine >= 25 with the Compose plugin yourself, then run setup again.',

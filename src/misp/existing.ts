@@ -53,7 +53,7 @@ export function mispExistingTrustStep(state: MispRunState): Step {
   }
 }
 
-/** The PEM to pin: the certificate already pinned on the target when it still matches, else the presented one. */
+/** Returns the PEM to pin: the certificate already pinned on the target when it still matches, else the presented one. */
 async function pinnedCandidate(context: StepContext, state: MispRunState, presented: ServerCertificate): Promise<string> {
   if (await context.target.exists(state.paths.caCertFile)) {
     const current = await context.target.readText(state.paths.caCertFile)

@@ -6,7 +6,7 @@ import {applyFile, planFile, type DesiredFile, type FilePlan} from '../steps/fil
 import {adminEmailOf, wazuhUserEmailOf} from './options.js'
 import type {MispRunState} from './run-state.js'
 
-/** A step that keeps a set of files as planned, each with its own diff. */
+/** Returns a step that keeps a set of files as planned, each with its own diff. */
 function filesStep(id: string, title: string, desiredFiles: (context: StepContext) => Promise<DesiredFile[] | string>, after?: (context: StepContext, plans: FilePlan[]) => Promise<void>): Step {
   let plans: FilePlan[] = []
 
@@ -46,7 +46,7 @@ function filesStep(id: string, title: string, desiredFiles: (context: StepContex
 }
 
 /**
- * The admin auth key in a root-only file, for the refresh job and later runs: the ADMIN_KEY of
+ * Returns the step that writes the admin auth key to a root-only file, for the refresh job and later runs: the ADMIN_KEY of
  * misp-docker's .env, or the key of an existing MISP.
  */
 export function mispAdminKeyFileStep(state: MispRunState): Step {
@@ -59,7 +59,7 @@ export function mispAdminKeyFileStep(state: MispRunState): Step {
 }
 
 /**
- * The daily refresh: a root cron.d entry that runs a script asking MISP to fetch and cache every
+ * Returns the daily refresh step: a root cron.d entry that runs a script asking MISP to fetch and cache every
  * enabled feed. The script reads the admin key from its root-only file and hands it to curl on
  * stdin (`-H @-`), so the key is in no crontab, command line or world-readable file, and curl
  * verifies MISP's certificate against the trusted PEM.
@@ -79,7 +79,7 @@ export function mispRefreshJobStep(state: MispRunState): Step {
   })
 }
 
-/** The one root-only file that lists where everything is, plus the admin email and password. */
+/** Returns the step that writes the root-only credentials file: where everything is, plus the admin email and password. */
 export function mispCredentialsStep(state: MispRunState): Step {
   const {options, paths} = state
   return filesStep('misp.credentials', `MISP credentials file ${paths.credentialsFile}`, async (context) => {

@@ -8,7 +8,7 @@ import {adminEmailOf} from './options.js'
 import {generateSecret, type MispRunState} from './run-state.js'
 
 /**
- * The misp-docker checkout at the pinned commit. An existing checkout is moved to the commit
+ * Returns the step that keeps the misp-docker checkout at the pinned commit. An existing checkout is moved to the commit
  * (fetching first when the commit is not there); files git ignores (.env, ssl/, configs/) stay.
  */
 export function mispDockerSourceStep(state: MispRunState): Step {
@@ -174,6 +174,6 @@ async function planBaseUrlChange(context: StepContext, state: MispRunState, oldU
   const updated = text.split(`'${oldUrl}'`).join(`'${state.url}'`)
   if (updated === text) return undefined
 
-  // config.php holds the encryption key and salt, so its diff is never shown.
+  // config.php contains the encryption key and salt, so its diff is never shown.
   return planFile(context.target, {path: configFile, content: updated, mode: (stat?.mode ?? 0o640) & 0o7777, owner: stat?.owner ?? 'root', group: stat?.group ?? 'root', secret: true})
 }

@@ -48,7 +48,7 @@ export interface MispOptions {
   /** Minute and hour of the daily refresh, in cron syntax. */
   refreshSchedule: string
 
-  /** Seconds to wait for MISP to answer after `docker compose up`. */
+  /** Seconds to wait for MISP to respond after `docker compose up`. */
   startTimeoutSeconds: number
 
   // ---- existing MISP ----
@@ -128,7 +128,7 @@ export function withDefaults(input: MispOptionsInput): MispOptions {
   return options
 }
 
-/** The domain part of generated email addresses: the server name when it is a DNS name, else misp.local. */
+/** Returns the domain part of generated email addresses: the server name when it is a DNS name, else misp.local. */
 export function emailDomain(serverName: string): string {
   const isDnsName = /[a-z]/i.test(serverName) && serverName.includes('.') && !serverName.includes(':')
   return isDnsName ? serverName.toLowerCase() : 'misp.local'

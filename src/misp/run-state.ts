@@ -52,7 +52,7 @@ export class MispRunState {
     return this.options.httpsPort === 443 ? `https://${host}` : `https://${host}:${this.options.httpsPort}`
   }
 
-  /** The admin auth key: from the options for an existing MISP, from .env for an installed one. */
+  /** Returns the admin auth key: from the options for an existing MISP, from .env for an installed one. */
   async adminKey(context: StepContext): Promise<string | undefined> {
     if (this.options.mode === 'existing') return this.options.existingAdminKey
     const fromEnv = this.envValues?.get('ADMIN_KEY')
@@ -62,7 +62,7 @@ export class MispRunState {
     return key !== undefined && AUTH_KEY_PATTERN.test(key) ? key : undefined
   }
 
-  /** The trusted PEM: as planned in this run, else as found on the target. */
+  /** Returns the trusted PEM: as planned in this run, else as found on the target. */
   async trustedPem(context: StepContext): Promise<string | undefined> {
     if (this.caPem) return this.caPem
     if (!(await context.target.exists(this.paths.caCertFile))) return undefined
@@ -70,7 +70,7 @@ export class MispRunState {
     return this.caPem
   }
 
-  /** A client with the admin key, or undefined when the key or CA do not exist yet (a dry run on a fresh host). */
+  /** Returns a client with the admin key, or undefined when the key or CA do not exist yet (a dry run on a fresh host). */
   async adminClient(context: StepContext, overrides: {retries?: number; connectTimeoutMs?: number} = {}): Promise<MispClient | undefined> {
     const key = await this.adminKey(context)
     const ca = await this.trustedPem(context)
@@ -127,7 +127,7 @@ const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 
 /**
  * Returns `length` random letters and digits from the system CSPRNG, with at least one upper-case
- * letter, one lower-case letter and one digit (MISP's default password policy asks for them).
+ * letter, one lower-case letter and one digit (MISP's default password policy requires them).
  * Letters and digits only, because MISP auth keys must be alphanumeric and misp-docker asks for
  * alphanumeric database passwords.
  */

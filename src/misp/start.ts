@@ -9,7 +9,7 @@ export interface StartOptions {
 }
 
 /**
- * Starts misp-docker and waits until MISP really answers: `GET /servers/getVersion` with the
+ * Returns the step that starts misp-docker and waits until MISP really responds: `GET /servers/getVersion` with the
  * admin key. Docker's "healthy" is no proof, because misp-core's health check also passes on
  * the 503 "MISP is loading" page, and the admin key exists only after misp-docker's init_user ran.
  */
@@ -21,18 +21,18 @@ export function mispStartStep(state: MispRunState, startOptions: StartOptions = 
 
   return {
     id: 'misp.start',
-    title: 'Start MISP and wait until it answers',
+    title: 'Start MISP and wait until it responds',
 
     async check(context: StepContext): Promise<StepCheck> {
       const client = await state.adminClient(context, {retries: 0, connectTimeoutMs: 5000})
       const version = client ? await probe(client) : undefined
 
-      if (version !== undefined && !state.restartNeeded) return {status: 'ok', reason: `MISP ${version} answers at ${state.url}`, changes: []}
+      if (version !== undefined && !state.restartNeeded) return {status: 'ok', reason: `MISP ${version} responds at ${state.url}`, changes: []}
 
       const recreate = version !== undefined ? [...up, '--force-recreate'] : up
       return {
         status: 'change',
-        reason: version === undefined ? `MISP does not answer at ${state.url} yet` : 'settings or certificate changed since MISP started',
+        reason: version === undefined ? `MISP does not respond at ${state.url} yet` : 'settings or certificate changed since MISP started',
         changes: [{kind: 'command', summary: `in ${dir}: pull images, start the containers, wait up to ${Math.round(options.startTimeoutSeconds / 60)} min for MISP`, argv: [pull, recreate]}],
       }
     },
@@ -73,14 +73,14 @@ async function probe(client: MispClient): Promise<string | undefined> {
 /** Polls getVersion until it succeeds; only connection errors, 5xx, HTML pages and a not yet accepted key count as "still starting". */
 export async function waitForMisp(context: StepContext, state: MispRunState, timeoutMs: number, pollIntervalMs: number): Promise<string> {
   const started = Date.now()
-  let lastProblem = 'no answer yet'
+  let lastProblem = 'no response yet'
 
   for (;;) {
     const client = await state.adminClient(context, {retries: 0, connectTimeoutMs: 5000})
     if (!client) await state.requireAdminClient(context)
     try {
       const version = (await client!.getVersion()).version
-      context.log.info(`MISP ${version} answers at ${state.url} after ${Math.round((Date.now() - started) / 1000)} s`)
+      context.log.info(`MISP ${version} responds at ${state.url} after ${Math.round((Date.now() - started) / 1000)} s`)
       return version
     } catch (error) {
       const stillStarting = error instanceof MispConnectionError || error instanceof MispServerError || error instanceof MispHtmlResponseError || error instanceof MispAuthError
@@ -90,7 +90,7 @@ export async function waitForMisp(context: StepContext, state: MispRunState, tim
 
     const elapsed = Date.now() - started
     if (elapsed >= timeoutMs) {
-      throw new MispwazuhError(`MISP did not answer at ${state.url} within ${Math.round(timeoutMs / 1000)} s. Last problem: ${lastProblem}`, {
+      throw new MispwazuhError(`MISP did not respond at ${state.url} within ${Math.round(timeoutMs / 1000)} s. Last problem: ${lastProblem}`, {
         code: 'misp_start_timeout',
         exitCode: ExitCode.mispFailed,
         fix: `Run \`docker compose logs misp-core\` in ${state.options.installDir} on the host; the first start can take over 20 minutes on a slow host, so running setup again continues waiting.`,

@@ -3,7 +3,7 @@ import type {MispClient, MispWarninglist} from './client.js'
 import type {MispRunState} from './run-state.js'
 
 /**
- * Every MISP warninglist enabled. MISP adds new warninglists disabled, and restSearch's
+ * Returns the step that enables every MISP warninglist. MISP adds new warninglists disabled, and restSearch's
  * `enforceWarninglist` and warninglists/checkValue only use enabled ones.
  */
 export function mispWarninglistsStep(state: MispRunState): Step {

@@ -8,7 +8,7 @@ import {readSecretFile, type MispRunState} from './run-state.js'
 export const WAZUH_KEY_COMMENT = 'mispwazuh: Wazuh integration (attribute searches)'
 
 /**
- * A dedicated MISP user for Wazuh in the admin's organisation, with a read-only role that may
+ * Returns the step that keeps a dedicated MISP user for Wazuh in the admin's organisation, with a read-only role that may
  * use the API (perm_auth) and nothing else, and an auth key for it in a root-only file.
  * The integration must not use the admin key: misp-docker sets ADMIN_KEY again at every start
  * and expires the admin's other keys.
