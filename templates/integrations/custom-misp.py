@@ -14,9 +14,10 @@ The script always exits with status 0: older integratord builds disable an integ
 non-zero exit. Every failure goes to the integration log as one line with the alert id, and MISP
 failures also reach the manager's queue as a rate-limited `misp.error` event.
 
-Only the standard library is used, and the code runs on Python 3.8 and newer. Modules that are not
-needed on the warm-cache path (ssl, http.client, socket, ipaddress, fcntl) are imported where they
-are used, which keeps a run with a warm cache close to the interpreter's own start time.
+Only the standard library is used, and the code runs on Python 3.8 and newer. Every alert starts a
+new interpreter, so modules are imported where they are used: ssl and http.client only for a MISP
+request, socket only to send a message, fcntl only for an error event, ipaddress only for an alert
+with IP addresses, and sqlite3 only when the cache is on.
 """
 
 import json
@@ -206,9 +207,11 @@ class Log:
         self.alert_id = "-"
 
     def write(self, level, message):
-        text = " ".join(str(message).split("\n"))
-        line = "%s %s: %s: alert %s: %s\n" % (
-            time.strftime("%Y/%m/%d %H:%M:%S"), LOG_TAG, level, self.alert_id, text)
+        # Alert ids and field values come from the alert: line breaks in them must not start a
+        # forged log line.
+        text = "%s: alert %s: %s" % (level, self.alert_id, message)
+        text = " ".join(text.replace("\r", "\n").split("\n"))
+        line = "%s %s: %s\n" % (time.strftime("%Y/%m/%d %H:%M:%S"), LOG_TAG, text)
         try:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line)
@@ -1248,6 +1251,11 @@ def log_file_hint(config_path):
     return None
 
 
+# MISP types whose value covers the subdomains of the domain. A hostname names one host, so a
+# hostname attribute matches only that exact name.
+PARENT_MATCH_TYPES = frozenset(["domain", "domain|ip"])
+
+
 def build_matches(iocs, settings, results):
     """Pair every IoC with the attributes found for it or a parent domain, one per attribute."""
     matches = []
@@ -1259,6 +1267,8 @@ def build_matches(iocs, settings, results):
         for value in values:
             for attribute in results.get((ioc["kind"], value), []):
                 if attribute["attribute_id"] in reported:
+                    continue
+                if value != ioc["value"] and attribute["type"] not in PARENT_MATCH_TYPES:
                     continue
                 reported.add(attribute["attribute_id"])
                 matches.append((ioc, value, attribute))

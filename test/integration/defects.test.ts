@@ -305,6 +305,32 @@ describe('domains', () => {
     expect(searchedValues()).toEqual(['a.b.evil.example'])
   })
 
+  test('matches a parent domain but not a parent hostname', async () => {
+    plant('host', [{type: 'hostname', value: 'host-harness.example'}])
+    plant('domain', [{type: 'domain', value: 'domain-harness.example'}])
+
+    await runIntegration(workspace, withField(dnsQuery, 'data.win.eventdata', {queryName: 'a.host-harness.example'}))
+    await runIntegration(workspace, withField(dnsQuery, 'data.win.eventdata', {queryName: 'a.domain-harness.example'}))
+    await runIntegration(workspace, withField(dnsQuery, 'data.win.eventdata', {queryName: 'host-harness.example'}))
+
+    const messages = await queue.waitForMessages(2)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(queue.messages).toHaveLength(2)
+    expect(messages.map((message) => `${payloadOf(message).misp.ioc}=${payloadOf(message).misp.matched_value}`)).toEqual([
+      'a.domain-harness.example=domain-harness.example',
+      'host-harness.example=host-harness.example',
+    ])
+  })
+
+  test('keeps line breaks in alert values out of the log', async () => {
+    const alert = withField(withField(dnsQuery, 'id', '1.2\nFORGED: line'), 'data.win.eventdata', {queryName: 'x\r\ny.example'})
+
+    const result = await runIntegration(workspace, alert)
+
+    expectCleanExit(result)
+    expect(result.log.every((line) => /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d custom-misp: /.test(line))).toBe(true)
+  })
+
   test('treats an IP literal query as an address', async () => {
     const result = await runIntegration(workspace, withField(dnsQuery, 'data.win.eventdata', {queryName: '45.33.32.158'}))
 
