@@ -402,6 +402,28 @@ describe('Wazuh stand-ins', () => {
     await replaceInFile(server, '/var/ossec/etc/rules/local_rules.xml', '<group name="broken,">\n  <rule id="100300" level="5">\n    <match>x</match>\n</group>\n', '')
   })
 
+  it('second ruleset section drops local rules', async () => {
+    const server = getServer()
+    const stock = await server.readFile('/var/ossec/etc/ossec.conf')
+    await appendToFile(server, '/var/ossec/etc/ossec.conf', '<ossec_config>\n  <ruleset>\n    <list>etc/lists/audit-keys</list>\n  </ruleset>\n</ossec_config>\n')
+    try {
+      const restart = await server.exec(['systemctl', 'restart', 'wazuh-manager'])
+      expect(restart.exitCode, restart.stderr).toBe(0)
+      const logtest = await server.exec(['/var/ossec/bin/wazuh-logtest', '-q', '-l', 'mispwazuh-selftest', '-U', '100200:3:json'], {stdin: '{"mispwazuh":{"selftest":"dropped.example.org"}}\n'})
+      expect(logtest.exitCode).toBe(1)
+    } finally {
+      await server.writeFile('/var/ossec/etc/ossec.conf', stock, {owner: 'root', group: 'wazuh', mode: 0o660})
+    }
+
+    await appendToFile(server, '/var/ossec/etc/decoders/local_decoder.xml', '<decoder name="broken">\n')
+    const decoders = await server.exec(['/var/ossec/bin/wazuh-analysisd', '-t'])
+    expect(decoders.exitCode).toBe(1)
+    expect(decoders.stderr).toContain("Error reading XML file 'etc/decoders/local_decoder.xml'")
+    await replaceInFile(server, '/var/ossec/etc/decoders/local_decoder.xml', '<decoder name="broken">\n', '')
+    const restart = await server.exec(['systemctl', 'restart', 'wazuh-manager'])
+    expect(restart.exitCode, restart.stderr).toBe(0)
+  })
+
   it('broken ossec.conf makes restart fail', async () => {
     const server = getServer()
     await replaceInFile(server, '/var/ossec/etc/ossec.conf', '<alert_format>json</alert_format>', '<alert_format>json</alert_format>\n    <alert_fromat>json</alert_fromat>')

@@ -59,7 +59,7 @@ def analysisd_settings(roots: list[xmlreader.Element]) -> dict:
         "log_alert_level": 3,
         "email_alert_level": 12,
         "jsonout_output": True,
-        "ruleset": {"rule_dirs": [], "rule_includes": [], "rule_excludes": [], "decoder_dirs": [], "lists": []},
+        "ruleset": {"rule_files": [], "decoder_files": [], "lists": []},
     }
 
     for section in _sections(roots, "alerts"):
@@ -80,21 +80,73 @@ def analysisd_settings(roots: list[xmlreader.Element]) -> dict:
 
     ruleset = settings["ruleset"]
     for section in _sections(roots, "ruleset"):
-        for child in section.children:
-            if child.name not in RULESET_TAGS:
-                raise _invalid(child.name)
-            value = child.text.strip()
-            if child.name == "rule_dir":
-                ruleset["rule_dirs"].append(value)
-            elif child.name in ("rule_include", "include", "rule"):
-                ruleset["rule_includes"].append(value if "/" in value else f"ruleset/rules/{value}")
-            elif child.name == "rule_exclude":
-                ruleset["rule_excludes"].append(os.path.basename(value))
-            elif child.name == "decoder_dir":
-                ruleset["decoder_dirs"].append(value)
-            elif child.name == "list":
-                ruleset["lists"].append(value if "/" in value else f"ruleset/rules/{value}")
+        _read_ruleset_section(section, ruleset)
     return settings
+
+
+def _list_directory(directory: str, pattern: str, excludes: list[str], already: list[str]) -> list[str]:
+    """Return the files of a rule_dir or decoder_dir that match its pattern and are not excluded."""
+    from .regexes import compile_osregex
+
+    regex = compile_osregex(pattern)
+    try:
+        names = os.listdir(os.path.join(common.HOME, directory))
+    except OSError:
+        return []
+    files = []
+    for name in names:
+        full = f"{directory}/{name}"
+        if full in excludes or name in excludes or full in already or full in files:
+            continue
+        if regex.search(full):
+            files.append(full)
+    return files
+
+
+def _read_ruleset_section(section: xmlreader.Element, ruleset: dict) -> None:
+    """Apply one <ruleset> section the way Read_Rules (src/config/rules-config.c, 4.x) does.
+
+    Read_Rules restarts its counters for every section, so a later <ruleset> replaces the rule
+    and decoder files of the earlier ones (with the default directories when it names none),
+    and replaces the lists when it has any <list>. Files are sorted by base name across all
+    directories, which is the order analysisd loads them in.
+    """
+    includes: list[str] = []
+    decoders: list[str] = []
+    lists: list[str] = []
+    rule_excludes: list[str] = []
+    decoder_excludes: list[str] = []
+    rule_dirs: list[tuple[str, str]] = []
+    decoder_dirs: list[tuple[str, str]] = []
+
+    for child in section.children:
+        if child.name not in RULESET_TAGS:
+            raise _invalid(child.name)
+        value = child.text.strip()
+        if child.name in ("rule_include", "include", "rule"):
+            includes.append(value if "/" in value else f"ruleset/rules/{value}")
+        elif child.name in ("decoder_include", "decoder"):
+            decoders.append(value if "/" in value else f"ruleset/decoders/{value}")
+        elif child.name == "list":
+            lists.append(value)
+        elif child.name == "rule_exclude":
+            rule_excludes.append(value)
+        elif child.name == "decoder_exclude":
+            decoder_excludes.append(value)
+        elif child.name == "rule_dir":
+            rule_dirs.append((value, child.attributes.get("pattern", ".xml$")))
+        elif child.name == "decoder_dir":
+            decoder_dirs.append((value, child.attributes.get("pattern", ".xml$")))
+
+    for directory, pattern in decoder_dirs or [("ruleset/decoders", ".xml$")]:
+        decoders += _list_directory(directory, pattern, decoder_excludes, decoders)
+    for directory, pattern in rule_dirs or [("ruleset/rules", ".xml$")]:
+        includes += _list_directory(directory, pattern, rule_excludes, includes)
+
+    ruleset["rule_files"] = sorted(includes, key=os.path.basename)
+    ruleset["decoder_files"] = sorted(decoders, key=os.path.basename)
+    if lists:
+        ruleset["lists"] = lists
 
 
 def _invalid(name: str) -> ConfigError:

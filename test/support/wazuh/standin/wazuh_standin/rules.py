@@ -119,28 +119,11 @@ def _split_list(text: str) -> list[str]:
     return [item.strip() for item in re.split(r"[,\s]+", text) if item.strip()]
 
 
-def rule_files(ruleset: dict) -> list[str]:
-    """Return the rule files in the order analysisd reads them, as paths relative to the home."""
-    files: list[str] = []
-    for directory in ruleset["rule_dirs"]:
-        absolute = os.path.join(common.HOME, directory)
-        try:
-            names = sorted(os.listdir(absolute))
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(".xml") and name not in ruleset["rule_excludes"]:
-                files.append(os.path.join(directory, name))
-    for include in ruleset["rule_includes"]:
-        if include not in files:
-            files.append(include)
-    return files
-
-
 def load_lists(ruleset: dict) -> dict[str, dict[str, str]]:
     lists: dict[str, dict[str, str]] = {}
     for path in ruleset["lists"]:
-        absolute = os.path.join(common.HOME, path)
+        # A list path without a directory is relative to ruleset/rules (src/analysisd/lists.c).
+        absolute = os.path.join(common.HOME, path if "/" in path else f"ruleset/rules/{path}")
         try:
             with open(absolute, encoding="utf-8", errors="replace") as handle:
                 entries = {}
@@ -243,28 +226,45 @@ def _static_condition(name: str, text: str) -> Condition:
     return Condition("field", name, compile_pattern(value, "osmatch"), negate)
 
 
+def _read_xml_file(file: str, critical: str) -> list[xmlreader.Element]:
+    absolute = os.path.join(common.HOME, file)
+    if not os.path.exists(absolute):
+        raise RulesError([("ERROR", f"(1103): Could not open file '{file}' due to [(2)-(No such file or directory)]."),
+                          ("CRITICAL", critical)])
+    if not common.readable_by_wazuh(absolute):
+        raise RulesError([("ERROR", f"(1103): Could not open file '{file}' due to [(13)-(Permission denied)]."),
+                          ("CRITICAL", critical)])
+    with open(absolute, encoding="utf-8", errors="replace") as handle:
+        text = handle.read()
+    try:
+        return xmlreader.parse(text)
+    except xmlreader.XmlError as error:
+        raise RulesError([("ERROR", f"(1226): Error reading XML file '{file}': {error.message} (line {error.line})."),
+                          ("CRITICAL", critical)]) from None
+
+
+def check_decoder_files(files: list[str]) -> None:
+    """Check that every decoder file reads as Wazuh XML with decoder and var roots.
+
+    NOTE: the stand-in decodes only json and windows_eventchannel, so decoder contents are not checked.
+    """
+    for file in files:
+        critical = f"(1202): Configuration error at '{file}'."
+        for root in _read_xml_file(file, critical):
+            if root.name not in ("decoder", "var"):
+                raise RulesError([("ERROR", f"(2101): Parent decoder name invalid: '{root.name}'."), ("CRITICAL", critical)])
+
+
 def load_ruleset(ruleset_settings: dict) -> Ruleset:
     """Read every rule file, build the rule tree and collect warnings; raises RulesError on errors."""
     warnings: list[str] = []
+    check_decoder_files(ruleset_settings["decoder_files"])
     lists = load_lists(ruleset_settings)
     ordered: list[Rule] = []
     by_id: dict[int, Rule] = {}
 
-    for file in rule_files(ruleset_settings):
-        absolute = os.path.join(common.HOME, file)
-        if not os.path.exists(absolute):
-            raise RulesError([("ERROR", f"(1103): Could not open file '{file}' due to [(2)-(No such file or directory)]."),
-                              ("CRITICAL", f"(1220): Error loading the rules: '{file}'.")])
-        if not common.readable_by_wazuh(absolute):
-            raise RulesError([("ERROR", f"(1103): Could not open file '{file}' due to [(13)-(Permission denied)]."),
-                              ("CRITICAL", f"(1220): Error loading the rules: '{file}'.")])
-        with open(absolute, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-        try:
-            roots = xmlreader.parse(text)
-        except xmlreader.XmlError as error:
-            raise RulesError([("ERROR", f"(1226): Error reading XML file '{file}': {error.message} (line {error.line})."),
-                              ("CRITICAL", f"(1220): Error loading the rules: '{file}'.")]) from None
+    for file in ruleset_settings["rule_files"]:
+        roots = _read_xml_file(file, f"(1220): Error loading the rules: '{file}'.")
 
         variables: dict[str, str] = {}
         try:
