@@ -50,15 +50,15 @@ export interface WazuhConfigPlan {
   /** Hand-made parts that the plan takes over, per file. */
   adopted: AdoptedRule[]
   warnings: string[]
-  /** Why nothing changes, or a summary of what changes. */
+  /** The reason nothing changes, or a summary of the changes. */
   reason: string
 }
 
 /**
- * Works out the whole Wazuh configuration change without touching the target: reads the
- * installed ossec.conf and every rule file the manager loads, renders the managed parts,
- * places them into the files as text edits, checks the result and returns one file plan per
- * file with a unified diff.
+ * Plans the whole Wazuh configuration change without touching the target. It reads the
+ * installed ossec.conf and every rule file the manager loads, renders the managed parts and
+ * places them into the files as text edits. Then it checks the result and returns one file
+ * plan per file, with a unified diff.
  */
 export async function planWazuhConfig(target: Target, options: WazuhConfigOptions): Promise<WazuhConfigPlan> {
   const wazuhDir = options.wazuhDir ?? DEFAULT_WAZUH_DIR
@@ -75,7 +75,7 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
   }
 
   if (facts.type !== undefined && facts.type !== 'server') {
-    throw new MispwazuhError(`${wazuhDir} on ${target.name} holds a Wazuh ${facts.type}, not a manager.`, {
+    throw new MispwazuhError(`${wazuhDir} on ${target.name} contains a Wazuh ${facts.type}, not a manager.`, {
       code: 'wazuh_not_manager',
       exitCode: ExitCode.requirementsNotMet,
       fix: 'Run this against the Wazuh manager host.',
@@ -149,7 +149,7 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
   // Check the result as analysisd would load it.
   const newConf = parseWazuhXml(ossecEdit.text, paths.ossecConf)
   const blocks = readIntegrationBlocks(newConf)
-  if (blocks.length !== 1 || !blocks[0]?.managed) throw new Error(`The edited ossec.conf holds ${blocks.length} ${INTEGRATION_NAME} blocks instead of one managed block`)
+  if (blocks.length !== 1 || !blocks[0]?.managed) throw new Error(`The edited ossec.conf contains ${blocks.length} ${INTEGRATION_NAME} blocks instead of one managed block`)
 
   const newFiles = simulateRuleset(ruleset.files, ruleFileTexts)
   checkOwnRules(newFiles, ruleIds)
@@ -238,13 +238,15 @@ function simulateRuleset(files: readonly RuleFile[], edits: ReadonlyMap<string, 
     const directory = path.posix.dirname(file)
     const index = result.findIndex((candidate) => path.posix.dirname(candidate.file) === directory && Buffer.compare(Buffer.from(candidate.file), Buffer.from(file)) > 0)
     const lastInDirectory = result.map((candidate) => path.posix.dirname(candidate.file)).lastIndexOf(directory)
-    result.splice(index === -1 ? (lastInDirectory === -1 ? result.length : lastInDirectory + 1) : index, 0, entry)
+    let position = index
+    if (position === -1) position = lastInDirectory === -1 ? result.length : lastInDirectory + 1
+    result.splice(position, 0, entry)
   }
 
   return result
 }
 
-/** Checks that each rule mispwazuh writes is defined exactly once and is not shadowed by another rule. */
+/** Raises an error unless each rule ID mispwazuh writes is defined exactly once (overwrites aside) in the simulated ruleset. */
 function checkOwnRules(files: readonly RuleFile[], ids: MispwazuhRuleIds): void {
   const duplicates = duplicateRuleIds(files)
   for (const id of allRuleIds(ids)) {
@@ -256,9 +258,9 @@ function checkOwnRules(files: readonly RuleFile[], ids: MispwazuhRuleIds): void 
 }
 
 /**
- * Warns about integration groups that no rule of the ruleset uses, and about groups whose rules
- * all stay below log_alert_level: alerts of those groups never reach alerts.json, so
- * integratord never sees them.
+ * Returns warnings for integration groups that no rule of the ruleset uses, and for groups
+ * whose rules all stay below log_alert_level. Alerts of those groups are never written to
+ * alerts.json, so integratord never receives them.
  */
 export function groupWarnings(files: readonly RuleFile[], logAlertLevel: number): string[] {
   const warnings: string[] = []

@@ -16,7 +16,7 @@ export const WAZUH_CONFIG_FACTS = {
 } as const
 
 /**
- * The step that writes the Wazuh side of the integration: the custom-misp `<integration>`
+ * Returns the step that writes the Wazuh side of the integration: the custom-misp `<integration>`
  * block in ossec.conf, the local rules (Sysmon level overwrites, self-test, PowerShell) in
  * local_rules.xml and the result rules in misp.xml, as one validated, reversible apply.
  * The manager reads them only after a restart, which this step does not do.

@@ -9,7 +9,7 @@ import {SELFTEST_GROUP} from './selftest.js'
 import {parseWazuhXml} from './xml-text.js'
 
 /**
- * What is installed on a manager, read-only, for `mispwazuh verify` and `wazuh configure`:
+ * The Wazuh configuration found on a manager, read without changes, for `mispwazuh verify`:
  * the custom-misp integration blocks, the groups they list and whether the ruleset has them,
  * the effective level of each stock Sysmon rule the integration needs, and mispwazuh's rules.
  */

@@ -50,7 +50,7 @@ export const SELFTEST_GROUP = 'mispwazuh_selftest'
 /** The integration name in ossec.conf; integratord runs /var/ossec/integrations/custom-misp. */
 export const INTEGRATION_NAME = 'custom-misp'
 
-/** The groups the `<integration>` block lists, in a fixed order: Sysmon base, Sysmon detections, FIM, self-test. */
+/** Returns the groups the `<integration>` block lists, in a fixed order: Sysmon base, Sysmon detections, FIM, self-test. */
 export function integrationGroups(): string[] {
   return [
     ...SYSMON_EVENTS.map((event) => event.group),
@@ -60,7 +60,7 @@ export function integrationGroups(): string[] {
   ]
 }
 
-/** Returns what a group of the integration block stands for, for warnings. */
+/** Returns what a group of the integration block covers, for warnings. */
 export function describeGroup(group: string): string {
   const event = SYSMON_EVENTS.find((candidate) => candidate.group === group)
   if (event) return `Sysmon event ${event.eventId}, ${event.what}`

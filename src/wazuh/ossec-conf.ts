@@ -42,7 +42,7 @@ export function readLogAlertLevel(document: WazuhXmlDocument): number {
   return level
 }
 
-/** The `<integration>` blocks whose `<name>` is `name`, in document order. */
+/** Returns the `<integration>` blocks whose `<name>` is `name`, in document order. */
 export function findIntegrations(document: WazuhXmlDocument, name: string = INTEGRATION_NAME): XmlElement[] {
   return descendants(ossecConfigRoots(document)).filter((element) => element.name === 'integration' && element.parent?.name === 'ossec_config' && childText(document.text, element, 'name') === name)
 }
@@ -75,7 +75,7 @@ export function readIntegrationBlocks(document: WazuhXmlDocument, name: string =
 
 export interface OssecConfEdit {
   text: string
-  /** What the edit does beyond writing the managed block, for the plan. */
+  /** Plan notes on parts the edit takes over or removes besides writing the managed block. */
   notes: string[]
 }
 

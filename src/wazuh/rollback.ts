@@ -23,7 +23,7 @@ export interface RollbackFile {
   owner: string | undefined
   group: string | undefined
   mode: number | undefined
-  /** Why the file differs from what the apply wrote, when it does. */
+  /** The reason the file differs from what the apply wrote; undefined when it does not. */
   conflict: string | undefined
   change: Change
 }

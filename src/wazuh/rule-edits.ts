@@ -37,8 +37,8 @@ export function findStockRule(files: readonly RuleFile[], id: number): {file: Ru
 
 /**
  * Derives an overwrite copy from the installed stock rule. An overwrite replaces everything but
- * the parent (fields, description, options, groups), so the copy repeats all of it; only the
- * `level` attribute changes and `overwrite="yes"` is added.
+ * the parent (fields, description, options, groups), so the copy repeats all of it. Only the
+ * `level` attribute changes, and `overwrite="yes"` is added.
  */
 export function deriveOverwriteCopy(file: RuleFile, rule: RuleDefinition, level: number, eventId: number): OverwriteCopy {
   const element = rule.element

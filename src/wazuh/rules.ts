@@ -42,7 +42,7 @@ export function splitGroups(value: string): string[] {
 }
 
 /**
- * Parses a rule file. With `strict`, a file that is not well formed raises an error; without
+ * Parses a rule file. With `strict`, a file that is not well formed raises an error. Without
  * it (for stock files mispwazuh only reads), its rule IDs and groups are read with a plain scan.
  */
 export function parseRuleFile(file: string, text: string, options: {strict: boolean}): RuleFile {
@@ -238,7 +238,7 @@ export interface LoadedRuleset {
   config: RulesetConfig
 }
 
-/** Tells whether a file (relative to the Wazuh directory) holds user rules that mispwazuh may edit. */
+/** Tells whether a file (relative to the Wazuh directory) contains user rules that mispwazuh may edit. */
 export function isUserRuleFile(file: string): boolean {
   return file.startsWith('etc/')
 }

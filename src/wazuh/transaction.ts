@@ -151,7 +151,7 @@ export async function applyWazuhFiles(target: Target, plans: readonly FilePlan[]
   return record
 }
 
-/** Checks that each written file holds exactly the planned bytes and is still readable as a Wazuh file. */
+/** Raises an error unless each written file contains exactly the planned bytes, parses as a Wazuh file and has the planned owner and mode. */
 async function checkWrittenFiles(target: Target, plans: readonly FilePlan[]): Promise<void> {
   for (const plan of plans) {
     const written = await target.readFile(plan.desired.path)

@@ -4,9 +4,9 @@ import {wazuhPaths} from './manager.js'
 /**
  * Wazuh's own configuration checks. `wazuh-analysisd -t` loads ossec.conf, decoders, lists and
  * rules; `wazuh-integratord -t` checks the `<integration>` blocks, which analysisd ignores.
- * Both exit 0 on many real problems and only print warnings (a duplicate rule ID, a second
- * `<ruleset>` section that drops the stock lists), so a change is judged by the WARNING and
- * ERROR lines it adds, not only by the exit status.
+ * Both exit 0 on many real problems and only print warnings, for example for a duplicate rule
+ * ID or a second `<ruleset>` section that drops the stock lists. So a change is judged by the
+ * WARNING and ERROR lines it adds, not only by the exit status.
  */
 export interface WazuhValidator {
   name: string

@@ -29,7 +29,7 @@ export interface XmlElement {
 }
 
 export interface WazuhXmlDocument {
-  /** Where the text came from, for messages. */
+  /** The file name shown in messages. */
   file: string
   text: string
   /** Top-level elements in file order. */
@@ -77,11 +77,10 @@ const PARSER_OPTIONS = {
 const ENTITY = /^&(?:[A-Za-z][\w.-]*|#\d+|#x[\da-fA-F]+);/
 
 /**
- * Returns a copy of the text, of the same length, in which Wazuh-only syntax is replaced by
- * characters an XML validator accepts: an escaped `<` in element text (after an odd run of
- * backslashes) becomes `_`, a `&` that starts no entity becomes `_`, and a `<` inside an
- * attribute value becomes `_`. Comments, CDATA and
- * markup stay as they are, so offsets and line numbers in the copy match the original.
+ * Returns a copy of the text, of the same length, with Wazuh-only syntax replaced by characters
+ * an XML validator accepts. An escaped `<` in element text (after an odd run of backslashes), a
+ * `&` that starts no entity and a `<` inside an attribute value each become `_`. Comments,
+ * CDATA and markup stay as they are, so offsets and line numbers match the original.
  */
 export function maskWazuhSyntax(text: string): string {
   const out: string[] = []
@@ -315,7 +314,7 @@ export function lineStartAt(text: string, offset: number): number {
   return text.lastIndexOf('\n', offset - 1) + 1
 }
 
-/** Returns the offset just after the line ending of the line that holds `offset` (or the end of the text). */
+/** Returns the offset just after the line ending of the line that contains `offset` (or the end of the text). */
 export function lineEndAt(text: string, offset: number): number {
   const newline = text.indexOf('\n', offset)
   return newline === -1 ? text.length : newline + 1

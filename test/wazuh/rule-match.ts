@@ -1,8 +1,8 @@
 /**
  * A small evaluator for the rule conditions mispwazuh writes, used to check that generated
- * rules chain as intended on sample events. It covers the osregex subset these rules use
- * (`^`, `$`, `|`, `\.` for any character, `+`, `*`, literal text; case-insensitive) and PCRE2
- * patterns that JavaScript reads the same way once a leading `(?i)` becomes the `i` flag.
+ * rules chain as intended on sample events. It covers the osregex subset these rules use, case
+ * insensitive: `^`, `$`, `|`, `\.` for any character, `+`, `*` and literal text. PCRE2 patterns
+ * work when JavaScript reads them the same way once a leading `(?i)` becomes the `i` flag.
  */
 import type {RuleDefinition} from '../../src/wazuh/rules.js'
 

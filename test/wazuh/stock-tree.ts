@@ -8,9 +8,10 @@ import path from 'node:path'
  * the owners and modes the installer sets, and small stand-ins for the programs mispwazuh runs:
  * bin/wazuh-control (prints `info`), bin/wazuh-analysisd and bin/wazuh-integratord (`-t`).
  *
- * The validator stand-ins print what the file `<tree>/validator-output` holds and exit with the
- * status in `<tree>/validator-status`, but only once local_rules.xml holds mispwazuh's region:
- * so the check before an apply passes and the check after it fails, as with a real rejection.
+ * The wazuh-analysisd stand-in prints the file `<tree>/validator-output` and exits with the
+ * status in `<tree>/validator-status`, but only once local_rules.xml contains mispwazuh's
+ * region. So the check before an apply passes and the check after it fails, as with a real
+ * rejection.
  */
 const FIXTURES = 'test/fixtures/wazuh'
 
