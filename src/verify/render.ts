@@ -1,0 +1,31 @@
+import type {VerifyReport} from './run.js'
+import type {HopStatus} from './types.js'
+
+const LABEL: Record<HopStatus, string> = {pass: 'pass', fail: 'FAIL', skip: 'skip'}
+
+/** Renders the report for a terminal: one block per hop, then the verdict line. */
+export function renderVerifyReport(report: VerifyReport): string {
+  const lines = [`Verify ${report.target}`, '']
+  for (const hop of report.hops) {
+    lines.push(`  ${LABEL[hop.status].padEnd(4)}  ${hop.id.padEnd(24)}  ${hop.title}`)
+    lines.push(`        ${hop.found}`)
+    if (hop.stages && hop.status !== 'skip') {
+      for (const stage of hop.stages) lines.push(`          ${stage.reached ? '[x]' : '[ ]'} ${stage.name}: ${stage.detail}`)
+    }
+
+    for (const note of hop.notes) lines.push(`        note: ${note}`)
+    if (hop.fix && hop.status === 'fail') lines.push(`        fix: ${hop.fix}`)
+  }
+
+  lines.push('')
+  if (!report.canaryRan) lines.push('The canary did not run (--no-canary): the hops were checked, but no IoC travelled the chain.')
+  const counts = `${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`
+  if (report.verdict === 'pass') {
+    lines.push(`Verdict: PASS (${counts}). ${report.canaryRan ? 'A canary IoC went from MISP through the manager and the integration into alerts.json.' : 'Every hop checked passes.'}`)
+  } else {
+    const first = report.hops.find((hop) => hop.status === 'fail')
+    lines.push(`Verdict: FAIL (${counts}). Fix ${first?.id} first; later hops may depend on it.`)
+  }
+
+  return lines.join('\n')
+}
