@@ -13,6 +13,7 @@ import {certificateFingerprint, MispClient, MispTlsError} from '../../src/misp/c
 import {parseEnv} from '../../src/misp/env-file.js'
 import type {MispOptionsInput} from '../../src/misp/options.js'
 import {MispFacts, mispSteps} from '../../src/misp/steps.js'
+import {mispStatus} from '../../src/misp/status.js'
 import type {StepContext} from '../../src/plan/step.js'
 import {LocalTarget} from '../../src/target/local-target.js'
 import {Redactor} from '../../src/ui/redact.js'
@@ -115,6 +116,14 @@ describe('existing MISP', () => {
     const wazuhKey = fs.readFileSync(path.join(directory, 'etc/misp-wazuh.key'), 'utf8').trim()
     const me = await new MispClient({url: misp.url, key: wazuhKey, ca: misp.tls.ca.certPem}).getCurrentUser()
     expect(me.User.email).toBe('wazuh@misp.local')
+
+    const statusOptions = {configDir: path.join(directory, 'etc'), cronFile: path.join(directory, 'cron.d/mispwazuh-misp-refresh'), redactor, log: new RunLog(redactor, {command: 'status', disabled: true})}
+    const healthy = await mispStatus(new LocalTarget(), statusOptions)
+    expect(healthy.items.filter((item) => !item.ok)).toEqual([])
+    fs.writeFileSync(path.join(directory, 'etc/misp-wazuh.key'), `${'Z'.repeat(40)}\n`)
+    const broken = await mispStatus(new LocalTarget(), statusOptions)
+    expect(broken.items.filter((item) => !item.ok).map((item) => item.title)).toEqual(['Wazuh auth key'])
+    expect(broken.failed).toBe(1)
 
     const logs = fs.readdirSync(path.join(directory, 'logs')).map((file) => fs.readFileSync(path.join(directory, 'logs', file), 'utf8')).join('')
     expect(logs).not.toContain(misp.adminKey)

@@ -16,12 +16,14 @@ import {MispClient} from '../../src/misp/client.js'
 import {DEFAULT_ENABLED_FEEDS} from '../../src/misp/default-feeds.js'
 import {parseEnv} from '../../src/misp/env-file.js'
 import {MispFacts, mispSteps} from '../../src/misp/steps.js'
+import {mispStatus} from '../../src/misp/status.js'
 import type {Target} from '../../src/target/target.js'
 import {SshTarget} from '../../src/target/ssh-target.js'
 import {Redactor} from '../../src/ui/redact.js'
 import {RunLog} from '../../src/ui/run-log.js'
 import {installDockerStandin, type DockerStandin} from '../support/docker-standin/index.js'
 import {feedStateOf} from '../support/misp-double/routes/feeds.js'
+import {hostFlags, runCli} from '../support/cli.js'
 import {useTestServer} from '../support/test-server.js'
 import {renderPlan, runSteps, type RunRecord} from './step-runner.js'
 
@@ -289,6 +291,24 @@ describe('MISP part on the test server', () => {
     expect(text).toContain('IP Address:127.0.0.1')
     const verify = execFileSync('openssl', ['verify', '-CAfile', server().pathOnHost('/etc/mispwazuh/misp-ca.crt'), server().pathOnHost('/opt/misp-docker/ssl/cert.pem')], {encoding: 'utf8'})
     expect(verify.trim()).toMatch(/: OK$/)
+  })
+
+  it('status reports every item ok', async () => {
+    const report = await mispStatus(target, {redactor, log: new RunLog(redactor, {command: 'status', disabled: true})})
+    expect(report.items.filter((item) => !item.ok)).toEqual([])
+    expect(report.items.map((item) => item.title)).toEqual(['credentials file', 'MISP over verified TLS', 'feeds', 'warninglists', 'Wazuh auth key', 'daily refresh job'])
+    expect(report.items[2]!.found).toBe(`${DEFAULT_ENABLED_FEEDS.length} of 84 feeds enabled, ${DEFAULT_ENABLED_FEEDS.length} cached`)
+  })
+
+  it('misp status command exits 0 as JSON', async () => {
+    const result = await runCli(['misp', 'status', ...hostFlags(server(), 'admin'), '--json'])
+    const report = JSON.parse(result.stdout) as {failed: number; url: string; items: Array<{title: string; ok: boolean}>}
+    expect(result.exitCode).toBe(0)
+    expect(report.failed).toBe(0)
+    expect(report.url).toBe(`https://127.0.0.1:${httpsPort}`)
+    expect(report.items).toHaveLength(6)
+    const env = parseEnv(await server().readFile('/opt/misp-docker/.env'))
+    expect(result.stdout).not.toContain(env.get('ADMIN_KEY'))
   })
 
   it('leaks no secret anywhere', async () => {
