@@ -76,6 +76,7 @@ class Rule:
     mitre_ids: list[str] = field(default_factory=list)
     noalert: bool = False
     children: list["Rule"] = field(default_factory=list)
+    parents: list["Rule"] = field(default_factory=list)
     fired_times: int = 0
     recent_matches: list[float] = field(default_factory=list)
 
@@ -260,8 +261,7 @@ def load_ruleset(ruleset_settings: dict) -> Ruleset:
     warnings: list[str] = []
     check_decoder_files(ruleset_settings["decoder_files"])
     lists = load_lists(ruleset_settings)
-    ordered: list[Rule] = []
-    by_id: dict[int, Rule] = {}
+    tree = _RuleTree(warnings)
 
     for file in ruleset_settings["rule_files"]:
         roots = _read_xml_file(file, f"(1220): Error loading the rules: '{file}'.")
@@ -280,74 +280,97 @@ def load_ruleset(ruleset_settings: dict) -> Ruleset:
                         raise RulesError([("ERROR", f"(5102): Invalid rule element: '{element.name}'.")])
                     rule = _parse_rule(element, file, variables, group_names, lists, warnings)
                     if rule is not None:
-                        _add_rule(rule, element, ordered, by_id, warnings)
+                        tree.add(rule, overwrite=element.attributes.get("overwrite") == "yes")
         except RulesError as error:
             raise RulesError(error.lines + [("CRITICAL", f"(1220): Error loading the rules: '{file}'.")]) from None
 
-    roots = _build_tree(ordered, by_id, warnings)
-    return Ruleset(roots=roots, by_id=by_id, warnings=warnings)
+    return Ruleset(roots=tree.roots, by_id=tree.by_id, warnings=warnings)
 
 
-def _add_rule(rule: Rule, element: xmlreader.Element, ordered: list[Rule], by_id: dict[int, Rule], warnings: list[str]) -> None:
-    overwrite = element.attributes.get("overwrite") == "yes"
-    existing = by_id.get(rule.id)
-    if existing is None:
+def _insert_by_level(nodes: list[Rule], rule: Rule) -> None:
+    """Insert a rule before the first node of a lower level, as _OS_AddRule (rules_list.c) does."""
+    for index, node in enumerate(nodes):
+        if rule.level > node.level:
+            nodes.insert(index, rule)
+            return
+    nodes.append(rule)
+
+
+class _RuleTree:
+    """The rule tree, built one rule at a time in load order as analysisd builds it.
+
+    A parent must be loaded before its children: an if_sid or if_group that names a rule from a
+    later file finds nothing. An overwrite changes the rule in place, keeping its position.
+    """
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.roots: list[Rule] = []
+        self.by_id: dict[int, Rule] = {}
+        self.loaded: list[Rule] = []
+        self.warnings = warnings
+
+    def add(self, rule: Rule, overwrite: bool) -> None:
+        existing = self.by_id.get(rule.id)
+        if existing is not None:
+            if overwrite:
+                self._overwrite(existing, rule)
+            else:
+                self.warnings.append(f"(7612): Rule ID '{rule.id}' is duplicated. Only the first occurrence will be considered.")
+            return
         if overwrite:
-            warnings.append(f"(7613): Rule ID '{rule.id}' does not exist but 'overwrite' is set to 'yes'. Still, the rule will be loaded.")
-        by_id[rule.id] = rule
-        ordered.append(rule)
-        return
-    if not overwrite:
-        warnings.append(f"(7612): Rule ID '{rule.id}' is duplicated. Only the first occurrence will be considered.")
-        return
+            self.warnings.append(f"(7613): Rule ID '{rule.id}' does not exist but 'overwrite' is set to 'yes'. Still, the rule will be loaded.")
 
-    # An overwrite replaces everything but the position in the tree: if_sid, if_group and
-    # if_matched_sid keep their original values.
-    for name, new, old in (("if_sid", rule.if_sid, existing.if_sid), ("if_group", rule.if_group, existing.if_group)):
-        if new and new != old:
-            warnings.append(f"(7605): It is not possible to overwrite '{name}' value in rule '{rule.id}'. The original value is retained.")
-    for attribute in ("level", "conditions", "decoded_as", "category", "frequency", "timeframe", "options",
-                      "groups", "description", "mitre_ids", "noalert", "file"):
-        setattr(existing, attribute, getattr(rule, attribute))
+        if not self._attach(rule):
+            return
+        self.by_id[rule.id] = rule
+        self.loaded.append(rule)
 
+    def _attach(self, rule: Rule) -> bool:
+        parent_ids = list(rule.if_sid)
+        if rule.if_matched_sid is not None and not parent_ids:
+            parent_ids = [rule.if_matched_sid]
 
-def _build_tree(ordered: list[Rule], by_id: dict[int, Rule], warnings: list[str]) -> list[Rule]:
-    roots: list[Rule] = []
-    loaded: list[Rule] = []
-    for rule in ordered:
-        parents: list[Rule] = []
-        if rule.if_sid:
-            for sid in rule.if_sid:
-                parent = by_id.get(sid)
+        if parent_ids:
+            attached = False
+            for sid in parent_ids:
+                parent = self.by_id.get(sid)
                 if parent is None:
-                    warnings.append(f"(7617): Signature ID '{sid}' was not found and will be ignored in the 'if_sid' option of rule '{rule.id}'.")
-                else:
-                    parents.append(parent)
-            if not parents:
-                warnings.append(f"(7604): Rule '{rule.id}' will be ignored.")
-        elif rule.if_group:
-            for group in rule.if_group:
-                matching = [candidate for candidate in loaded if group in candidate.groups]
-                if not matching:
-                    warnings.append(f"(7610): Group '{group}' was not found. Invalid 'if_group'. Rule '{rule.id}' will be ignored.")
-                parents.extend(matching)
-        elif rule.if_matched_sid is not None:
-            parent = by_id.get(rule.if_matched_sid)
-            if parent is None:
-                warnings.append(f"(7620): Signature ID '{rule.if_matched_sid}' was not found. Invalid 'if_matched_sid'.Rule '{rule.id}' will be ignored.")
-            else:
-                parents.append(parent)
-        else:
-            roots.append(rule)
+                    if rule.if_matched_sid is not None and not rule.if_sid:
+                        self.warnings.append(f"(7620): Signature ID '{sid}' was not found. Invalid 'if_matched_sid'.Rule '{rule.id}' will be ignored.")
+                        return False
+                    self.warnings.append(f"(7617): Signature ID '{sid}' was not found and will be ignored in the 'if_sid' option of rule '{rule.id}'.")
+                    continue
+                rule.parents.append(parent)
+                _insert_by_level(parent.children, rule)
+                attached = True
+            if not attached:
+                self.warnings.append(f"(7619): Empty 'if_sid' value. Rule '{rule.id}' will be ignored.")
+            return attached
 
-        for parent in parents:
-            # Stateful children (with a frequency) are checked before the others.
-            if rule.frequency:
-                parent.children.insert(0, rule)
-            else:
-                parent.children.append(rule)
-        loaded.append(rule)
-    return roots
+        if rule.if_group:
+            wanted = set(rule.if_group)
+            matching = [candidate for candidate in self.loaded if wanted & {group.strip() for group in candidate.groups}]
+            if not matching:
+                self.warnings.append(f"(7610): Group '{','.join(rule.if_group)}' was not found. Invalid 'if_group'. Rule '{rule.id}' will be ignored.")
+                return False
+            for parent in matching:
+                rule.parents.append(parent)
+                _insert_by_level(parent.children, rule)
+            return True
+
+        _insert_by_level(self.roots, rule)
+        return True
+
+    def _overwrite(self, existing: Rule, rule: Rule) -> None:
+        # if_sid, if_group and if_matched_sid keep their original values (OS_AddRuleInfo).
+        for name, new, old in (("if_sid", rule.if_sid, existing.if_sid), ("if_group", rule.if_group, existing.if_group)):
+            if new and new != old:
+                self.warnings.append(f"(7605): It is not possible to overwrite '{name}' value in rule '{rule.id}'. The original value is retained.")
+        if rule.if_matched_sid is not None and rule.if_matched_sid != existing.if_matched_sid:
+            self.warnings.append(f"(7605): It is not possible to overwrite 'if_matched_sid' value in rule '{rule.id}'. The original value is retained.")
+        for attribute in ("level", "conditions", "decoded_as", "category", "frequency", "timeframe", "options",
+                          "groups", "description", "mitre_ids", "noalert", "file"):
+            setattr(existing, attribute, getattr(rule, attribute))
 
 
 def _condition_matches(condition: Condition, event: Event) -> bool:
@@ -396,48 +419,40 @@ def _list_lookup(condition: Condition, value: str) -> bool:
     return value in entries
 
 
-def _rule_matches(rule: Rule, event: Event, now: float) -> bool:
+def _rule_matches(rule: Rule, event: Event, now: float, parent: Rule | None) -> bool:
     if rule.decoded_as is not None and rule.decoded_as != event.decoder:
         return False
     if not all(_condition_matches(condition, event) for condition in rule.conditions):
         return False
-    if rule.frequency:
-        # The parent's recent matches, this event included, must reach the frequency.
-        parent_matches = [stamp for stamp in _parent_matches(rule) if now - stamp <= rule.timeframe]
-        if len(parent_matches) < rule.frequency:
+    if rule.frequency and parent is not None:
+        # The parent's matches within the timeframe, this event included, must reach the frequency.
+        # NOTE: analysisd counts previous events with its own offsets; this is an approximation.
+        recent = [stamp for stamp in parent.recent_matches if now - stamp <= rule.timeframe]
+        if len(recent) < rule.frequency:
             return False
     return True
 
 
-_parent_index: dict[int, Rule] = {}
-
-
-def _parent_matches(rule: Rule) -> list[float]:
-    parent = _parent_index.get(rule.id)
-    return parent.recent_matches if parent else []
-
-
 def _check_children(rule: Rule, event: Event, now: float) -> Rule:
     for child in rule.children:
-        _parent_index[child.id] = rule
-        if _rule_matches(child, event, now):
+        if _rule_matches(child, event, now, rule):
             child.recent_matches.append(now)
             return _check_children(child, event, now)
     return rule
 
 
 def match_event(ruleset: Ruleset, event: Event) -> Rule | None:
-    """Return the rule an event ends on, walking root rules in load order, or None."""
+    """Return the rule an event ends on: the first matching root of the event's category, then its deepest matching child."""
     now = time.time()
     for root in ruleset.roots:
         if root.category != event.category:
             continue
-        if _rule_matches(root, event, now):
+        if _rule_matches(root, event, now, None):
             root.recent_matches.append(now)
             result = _check_children(root, event, now)
             result.fired_times += 1
-            for stamp_owner in (root, result):
-                stamp_owner.recent_matches[:] = [stamp for stamp in stamp_owner.recent_matches if now - stamp <= 3600]
+            for rule in (root, result):
+                rule.recent_matches[:] = [stamp for stamp in rule.recent_matches if now - stamp <= 3600]
             return result
     return None
 
