@@ -153,7 +153,9 @@ export const feedRoutes: readonly Route[] = [
         if (name in fields) feed.Feed[name] = String(fields[name])
       }
 
-      return jsonResponse(200, prettyJson({Feed: feed.Feed}))
+      // The edit response carries the saved row, which has no cache_timestamp (the index adds it from Redis).
+      const {cache_timestamp: _cacheTimestamp, ...saved} = feed.Feed
+      return jsonResponse(200, prettyJson({Feed: saved}))
     },
   },
   {method: ['GET', 'POST'], pattern: '/feeds/enable/:id', permission: 'perm_site_admin', handle: toggle(true)},
