@@ -49,7 +49,8 @@ pending).`
     const {flags} = await this.parse(AgentConfig)
     const {values} = await this.resolve(flags, SETTINGS)
     const log = this.openRunLog('agent-config')
-    const target = values.host || values.push ? await this.openTarget(values, log) : undefined
+    // The local machine when --host is absent: run on the manager itself, its values are read too.
+    const target = await this.openTarget(values, log)
 
     let result: AgentConfigResult
     try {
@@ -71,7 +72,7 @@ pending).`
         progress: (message) => this.progress(message),
       })
     } finally {
-      await target?.close()
+      await target.close()
     }
 
     log.info(`agent-config for ${values.host ? formatHostSpec(values.host) : 'flags only'}: ${result.files.length} files written`)

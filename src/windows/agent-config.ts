@@ -88,13 +88,13 @@ export async function runAgentConfig(options: AgentConfigOptions): Promise<Agent
   }
 
   if (!fromManager && !options.registrationPasswordFile) {
-    warnings.push('Without --host, mispwazuh cannot tell whether the manager requires a registration password. If it does, pass --registration-password-file.')
+    warnings.push('No Wazuh manager was read (pass --host, or run mispwazuh on the manager), so whether enrollment requires a registration password is unknown. If it does, pass --registration-password-file.')
   }
 
   let push: AgentConfigResult['push']
   if (options.push && options.target && options.group) push = await pushToGroup(options.target, options.group, options, wazuhDir)
 
-  const localfileFromGroup = push !== undefined || (await groupDeliversLocalfile(options, wazuhDir))
+  const localfileFromGroup = push !== undefined || (fromManager !== undefined && (await groupDeliversLocalfile(options, wazuhDir)))
   const sysmonConfig = describeSysmonConfig(options.sysmonConfigUrl)
   const snippets = buildWindowsSnippets({
     managerAddress: manager.address,
