@@ -84,8 +84,16 @@ export function mispFeedsStep(state: MispRunState): Step {
       context.log.info(`feeds/cacheFeeds/all: ${cached.message}`)
       if (!cached.ok) context.log.warn(`Some feeds could not be cached; MISP's daily "Feed cache all" task and the refresh job retry them. ${cached.message}`)
 
-      for (const status of await feedStatuses(client, wantedNames)) {
+      const statuses = await feedStatuses(client, wantedNames)
+      for (const status of statuses) {
         context.log.info(`feed ${status.id} "${status.name}": ${status.enabled ? 'enabled' : 'DISABLED'}, caching ${status.cachingEnabled ? 'on' : 'off'}, ${status.cachedAt ? `cached at ${new Date(Number(status.cachedAt) * 1000).toISOString()}` : 'not cached yet'}`)
+      }
+
+      const notCached = statuses.filter((status) => !status.cachedAt)
+      context.progress(`${statuses.length} feeds enabled with caching, ${statuses.length - notCached.length} cached`)
+      if (notCached.length > 0) {
+        // With background jobs (misp-docker's default) caching finishes after this call, so "not cached yet" is normal on a first run.
+        context.log.warn(`${notCached.length} feeds are not cached yet: ${notCached.map((status) => status.name).join(', ')}`)
       }
     },
   }

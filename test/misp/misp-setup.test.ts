@@ -206,6 +206,7 @@ describe('MISP part on the test server', () => {
     expect(feedStateOf(standin.store).calls.loadDefaultFeeds).toBe(1)
     expect(feedStateOf(standin.store).calls.fetchFromAllFeeds).toBe(1)
     expect(feedStateOf(standin.store).calls.cacheFeeds).toBe(1)
+    expect(output).toContain(`${DEFAULT_ENABLED_FEEDS.length} feeds enabled with caching, ${DEFAULT_ENABLED_FEEDS.length} cached`)
   })
 
   it('enables every warninglist', () => {
