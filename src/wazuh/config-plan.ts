@@ -7,10 +7,10 @@ import type {Target} from '../target/target.js'
 import type {Redactor} from '../ui/redact.js'
 import {describeGroup, INTEGRATION_NAME, integrationGroups} from './integration-groups.js'
 import {DEFAULT_WAZUH_DIR, readManagerFacts, supportsIntegrationTimeout, wazuhPaths} from './manager.js'
-import {describeRulesetSections, editOssecConf, readIntegrationBlocks, readLogAlertLevel} from './ossec-conf.js'
+import {describeRulesetSections, editOssecConf, HAND_MADE_INTEGRATION_NAMES, readIntegrationBlocks, readLogAlertLevel} from './ossec-conf.js'
 import {buildOverwriteCopies, editRuleFile, findAdoptableRules, LOCAL_RULES_REGION, MISP_RULES_REGION, renderLocalRules, renderMispRules, type AdoptedRule} from './rule-edits.js'
 import {allRuleIds, collisionsFor, findFreeBase, RuleIdCollisionError, ruleIdsFrom, type MispwazuhRuleIds} from './rule-ids.js'
-import {duplicateRuleIds, effectiveRules, isUserRuleFile, loadRuleset, parseRuleFile, readRulesetConfig, rulesetGroups, type RuleDefinition, type RuleFile} from './rules.js'
+import {duplicateRuleIds, effectiveRules, isUserRuleFile, loadRuleset, parseRuleFile, readRulesetConfig, rulesetGroups, sortByFileName, wouldLoadRuleFile, type RuleDefinition, type RuleFile, type RulesetConfig} from './rules.js'
 import {renderWazuhTemplate} from './templates.js'
 import {parseWazuhXml} from './xml-text.js'
 
@@ -91,8 +91,10 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
   const alertLevel = Math.min(16, Math.max(3, logAlertLevel))
   const rulesetConfig = readRulesetConfig(conf)
   if (rulesetConfig.sections > 1) {
-    warnings.push(`ossec.conf has ${rulesetConfig.sections} <ruleset> sections; Wazuh then drops the stock lists and ignores rules that use them. Merge them into one: ${describeRulesetSections(conf).join('; ')}`)
+    warnings.push(`ossec.conf has ${rulesetConfig.sections} <ruleset> sections, and analysisd uses the rule files (and lists) of the last one only. Merge them into one: ${describeRulesetSections(conf).join('; ')}`)
   }
+
+  assertRuleFilesLoaded(rulesetConfig, [relative(wazuhDir, paths.localRules), relative(wazuhDir, paths.mispRules)], paths.ossecConf)
 
   const ruleset = await loadRuleset(target, wazuhDir, rulesetConfig)
   for (const file of ruleset.files) {
@@ -148,8 +150,8 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
 
   // Check the result as analysisd would load it.
   const newConf = parseWazuhXml(ossecEdit.text, paths.ossecConf)
-  const blocks = readIntegrationBlocks(newConf)
-  if (blocks.length !== 1 || !blocks[0]?.managed) throw new Error(`The edited ossec.conf contains ${blocks.length} ${INTEGRATION_NAME} blocks instead of one managed block`)
+  const blocks = readIntegrationBlocks(newConf, HAND_MADE_INTEGRATION_NAMES)
+  if (blocks.length !== 1 || !blocks[0]?.managed) throw new Error(`The edited ossec.conf contains ${blocks.length} MISP integration blocks instead of one managed block`)
 
   const newFiles = simulateRuleset(ruleset.files, ruleFileTexts)
   checkOwnRules(newFiles, ruleIds)
@@ -233,17 +235,22 @@ function simulateRuleset(files: readonly RuleFile[], edits: ReadonlyMap<string, 
   })
 
   for (const [file, edit] of edits) {
-    if (result.some((candidate) => candidate.file === file)) continue
-    const entry = parseRuleFile(file, edit.text, {strict: true})
-    const directory = path.posix.dirname(file)
-    const index = result.findIndex((candidate) => path.posix.dirname(candidate.file) === directory && Buffer.compare(Buffer.from(candidate.file), Buffer.from(file)) > 0)
-    const lastInDirectory = result.map((candidate) => path.posix.dirname(candidate.file)).lastIndexOf(directory)
-    let position = index
-    if (position === -1) position = lastInDirectory === -1 ? result.length : lastInDirectory + 1
-    result.splice(position, 0, entry)
+    if (!result.some((candidate) => candidate.file === file)) result.push(parseRuleFile(file, edit.text, {strict: true}))
   }
 
-  return result
+  const order = sortByFileName(result.map((file) => file.file))
+  return order.map((file) => result.find((candidate) => candidate.file === file) as RuleFile)
+}
+
+/** Raises an error when analysisd would not load local_rules.xml or misp.xml with the installed `<ruleset>`. */
+function assertRuleFilesLoaded(config: RulesetConfig, files: readonly string[], ossecConf: string): void {
+  const missing = files.filter((file) => !wouldLoadRuleFile(config, file))
+  if (missing.length === 0) return
+  throw new MispwazuhError(`The manager would not load ${missing.join(' and ')}: the <ruleset> of ${ossecConf} does not read etc/rules (or excludes the file).`, {
+    code: 'wazuh_rules_not_loaded',
+    exitCode: ExitCode.validationFailed,
+    fix: `Add <rule_dir>etc/rules</rule_dir> to the <ruleset> section of ${ossecConf}, as the stock configuration has it, and run the command again.`,
+  })
 }
 
 /** Raises an error unless each rule ID mispwazuh writes is defined exactly once (overwrites aside) in the simulated ruleset. */

@@ -1,7 +1,7 @@
 import type {Target} from '../target/target.js'
 import {describeGroup, integrationGroups, SYSMON_EVENTS} from './integration-groups.js'
 import {DEFAULT_WAZUH_DIR, wazuhPaths} from './manager.js'
-import {readIntegrationBlocks, readLogAlertLevel, type IntegrationBlock} from './ossec-conf.js'
+import {HAND_MADE_INTEGRATION_NAMES, readIntegrationBlocks, readLogAlertLevel, type IntegrationBlock} from './ossec-conf.js'
 import {LOCAL_RULES_REGION, MISP_RULES_REGION} from './rule-edits.js'
 import {ruleIdsFrom, type MispwazuhRuleIds} from './rule-ids.js'
 import {effectiveRules, loadRuleset, readRulesetConfig, rulesetGroups, type EffectiveRule, type LoadedRuleset} from './rules.js'
@@ -16,6 +16,7 @@ import {parseWazuhXml} from './xml-text.js'
 export interface WazuhConfigReport {
   wazuhDir: string
   logAlertLevel: number
+  /** Every custom-misp or custom-misp.py block; a working setup has exactly one, managed. */
   integrationBlocks: IntegrationBlock[]
   /** Groups of the single managed block that no rule of the loaded ruleset uses. */
   missingGroups: Array<{group: string; meaning: string}>
@@ -34,7 +35,7 @@ export async function inspectWazuhConfig(target: Target, wazuhDir: string = DEFA
   const paths = wazuhPaths(wazuhDir)
   const conf = parseWazuhXml(await target.readText(paths.ossecConf), paths.ossecConf)
   const logAlertLevel = readLogAlertLevel(conf)
-  const integrationBlocks = readIntegrationBlocks(conf)
+  const integrationBlocks = readIntegrationBlocks(conf, HAND_MADE_INTEGRATION_NAMES)
   const ruleset = await loadRuleset(target, wazuhDir, readRulesetConfig(conf))
   const known = rulesetGroups(ruleset.files)
   const effective = effectiveRules(ruleset.files)

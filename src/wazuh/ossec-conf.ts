@@ -42,9 +42,19 @@ export function readLogAlertLevel(document: WazuhXmlDocument): number {
   return level
 }
 
-/** Returns the `<integration>` blocks whose `<name>` is `name`, in document order. */
-export function findIntegrations(document: WazuhXmlDocument, name: string = INTEGRATION_NAME): XmlElement[] {
-  return descendants(ossecConfigRoots(document)).filter((element) => element.name === 'integration' && element.parent?.name === 'ossec_config' && childText(document.text, element, 'name') === name)
+/**
+ * Names under which hand-made MISP integration blocks are taken over: the guide's `custom-misp`
+ * and `custom-misp.py`, the name MISP's own wazuh-integration README uses for its script.
+ */
+export const HAND_MADE_INTEGRATION_NAMES: readonly string[] = [INTEGRATION_NAME, `${INTEGRATION_NAME}.py`]
+
+/** Returns the `<integration>` blocks whose `<name>` is one of `names`, in document order. */
+export function findIntegrations(document: WazuhXmlDocument, names: readonly string[] = [INTEGRATION_NAME]): XmlElement[] {
+  return descendants(ossecConfigRoots(document)).filter((element) => {
+    if (element.name !== 'integration' || element.parent?.name !== 'ossec_config') return false
+    const name = childText(document.text, element, 'name')
+    return name !== undefined && names.includes(name)
+  })
 }
 
 export interface IntegrationBlock {
@@ -58,9 +68,9 @@ export interface IntegrationBlock {
 }
 
 /** Describes each custom-misp block: where it is, whether mispwazuh wrote it, its groups and tags. */
-export function readIntegrationBlocks(document: WazuhXmlDocument, name: string = INTEGRATION_NAME): IntegrationBlock[] {
+export function readIntegrationBlocks(document: WazuhXmlDocument, names: readonly string[] = [INTEGRATION_NAME]): IntegrationBlock[] {
   const regions = findManagedRegions(document.text, document.file)
-  return findIntegrations(document, name).map((element) => {
+  return findIntegrations(document, names).map((element) => {
     const group = childText(document.text, element, 'group')
     return {
       element,
@@ -81,10 +91,10 @@ export interface OssecConfEdit {
 
 /**
  * Puts the managed integration block into ossec.conf. An existing managed region is replaced in
- * place. Otherwise the first hand-made custom-misp block is replaced by the managed region (it is
- * taken over), or, when there is none, the region goes at the end of the first `<ossec_config>`.
- * Further hand-made custom-misp blocks are removed: each block is a separate integration, so two
- * blocks would run the script twice per alert.
+ * place. Otherwise the first hand-made MISP block (custom-misp or custom-misp.py) is replaced by
+ * the managed region, or, when there is none, the region goes at the end of the first
+ * `<ossec_config>`. Further hand-made MISP blocks are removed, because each block is a separate
+ * integration and two blocks would look up every alert twice.
  */
 export function editOssecConf(document: WazuhXmlDocument, integrationXml: string): OssecConfEdit {
   const {text, indentUnit, eol, file} = document
@@ -100,7 +110,7 @@ export function editOssecConf(document: WazuhXmlDocument, integrationXml: string
 
   const regions = findManagedRegions(text, file)
   const region = regions.find((candidate) => candidate.id === INTEGRATION_REGION)
-  const handMade = findIntegrations(document).filter((element) => !insideRegion(regions, element.start))
+  const handMade = findIntegrations(document, HAND_MADE_INTEGRATION_NAMES).filter((element) => !insideRegion(regions, element.start))
   const edits: TextEdit[] = []
   const notes: string[] = []
 
@@ -109,14 +119,14 @@ export function editOssecConf(document: WazuhXmlDocument, integrationXml: string
   } else if (handMade.length > 0) {
     const adopted = handMade.shift() as XmlElement
     edits.push(replaceElementWithRegion(text, adopted, integrationXml, indentUnit, eol))
-    notes.push(`takes over the hand-made ${INTEGRATION_NAME} <integration> block at line ${lineNumberAt(text, adopted.start)} and replaces it with the managed one`)
+    notes.push(`takes over the hand-made ${childText(text, adopted, 'name')} <integration> block at line ${lineNumberAt(text, adopted.start)} and replaces it with the managed one`)
   } else {
     edits.push(insertAtEndOfElement(text, first, integrationXml, indentUnit, eol))
   }
 
   for (const extra of handMade) {
     edits.push(removeElementEdit(text, extra))
-    notes.push(`removes a second ${INTEGRATION_NAME} <integration> block at line ${lineNumberAt(text, extra.start)} (two blocks run the integration twice per alert)`)
+    notes.push(`removes a second ${childText(text, extra, 'name')} <integration> block at line ${lineNumberAt(text, extra.start)} (two blocks run the integration twice per alert)`)
   }
 
   return {text: applyEdits(text, edits), notes}

@@ -2,6 +2,7 @@ import path from 'node:path'
 
 import type {Target} from '../target/target.js'
 import {findManagedRegions, insideRegion, type ManagedRegion} from './managed-region.js'
+import {osregexToRegExp} from './osregex.js'
 import {childElements, descendants, elementText, lineNumberAt, MalformedWazuhFileError, parseWazuhXml, type WazuhXmlDocument, type XmlElement} from './xml-text.js'
 
 /** One `<rule>` as written in a rule file. */
@@ -131,75 +132,96 @@ function scanRuleFile(file: string, text: string, regions: ManagedRegion[], pars
 // ---------------------------------------------------------------------------------------------
 // Which files the manager loads
 
-/** The rule-related entries of every `<ruleset>` section of ossec.conf, in document order. */
+/**
+ * The rule files settings analysisd uses, read the way Read_Rules (src/config/rules-config.c,
+ * Wazuh 4.x) reads them. Each `<ruleset>` section starts from empty lists, so a later section
+ * replaces the rule files of the earlier ones, and its lists when it has any `<list>`.
+ */
 export interface RulesetConfig {
-  /** `rule_dir`, `rule_include` entries in order, as written (relative to the Wazuh directory). */
-  entries: Array<{kind: 'rule_dir' | 'rule_include'; value: string; pattern: string | undefined}>
+  /** `rule_include` files of the section in effect, relative to the Wazuh directory. */
+  includes: string[]
+  /** `rule_dir` entries of the section in effect with their file pattern; `ruleset/rules` when it names none. */
+  ruleDirs: Array<{dir: string; pattern: string}>
+  /** `rule_exclude` values: a file name or a path relative to the Wazuh directory. */
   excludes: string[]
   lists: string[]
-  /** Number of `<ruleset>` sections. More than one makes Wazuh drop the stock lists. */
+  /** Number of `<ruleset>` sections. More than one drops the rule files (and maybe lists) of all but the last. */
   sections: number
 }
 
+const DEFAULT_RULE_DIR = 'ruleset/rules'
+const DEFAULT_RULE_PATTERN = '.xml$'
+
 export function readRulesetConfig(document: WazuhXmlDocument): RulesetConfig {
-  const config: RulesetConfig = {entries: [], excludes: [], lists: [], sections: 0}
+  const config: RulesetConfig = {includes: [], ruleDirs: [{dir: DEFAULT_RULE_DIR, pattern: DEFAULT_RULE_PATTERN}], excludes: [], lists: [], sections: 0}
   for (const root of document.roots.filter((element) => element.name === 'ossec_config')) {
     for (const ruleset of childElements(root, 'ruleset')) {
       config.sections += 1
+      const includes: string[] = []
+      const ruleDirs: Array<{dir: string; pattern: string}> = []
+      const excludes: string[] = []
+      const lists: string[] = []
       for (const child of ruleset.children) {
         const value = elementText(document.text, child)
-        if (child.name === 'rule_dir' || child.name === 'rule_include') config.entries.push({kind: child.name, value, pattern: child.attributes.pattern})
-        else if (child.name === 'rule_exclude') config.excludes.push(value)
-        else if (child.name === 'list') config.lists.push(value)
+        if (child.name === 'rule_include') includes.push(value.includes('/') ? normalizeRelative(value) : `${DEFAULT_RULE_DIR}/${value}`)
+        else if (child.name === 'rule_dir') ruleDirs.push({dir: normalizeRelative(value), pattern: child.attributes.pattern ?? DEFAULT_RULE_PATTERN})
+        else if (child.name === 'rule_exclude') excludes.push(value)
+        else if (child.name === 'list') lists.push(value)
       }
+
+      config.includes = includes
+      config.ruleDirs = ruleDirs.length > 0 ? ruleDirs : [{dir: DEFAULT_RULE_DIR, pattern: DEFAULT_RULE_PATTERN}]
+      config.excludes = excludes
+      if (lists.length > 0) config.lists = lists
     }
   }
 
   return config
 }
 
+/** Tells whether analysisd would load a rule file at this path (relative to the Wazuh directory) if it existed. */
+export function wouldLoadRuleFile(config: RulesetConfig, file: string): boolean {
+  const name = path.posix.basename(file)
+  if (config.excludes.includes(file) || config.excludes.includes(name)) return false
+  if (config.includes.includes(file)) return true
+  return config.ruleDirs.some((entry) => path.posix.dirname(file) === entry.dir && osregexToRegExp(entry.pattern).test(file))
+}
+
 /**
  * Lists the rule files analysisd loads, in load order, as paths relative to the Wazuh
- * directory: each `rule_dir` contributes its `*.xml` files sorted by name, each `rule_include`
- * one file, and `rule_exclude` drops a file by name or path. `etc/rules` is always included,
- * because analysisd loads user rules from there even when ossec.conf does not list it.
+ * directory. The `rule_include` files come first, then each `rule_dir`'s files that match its
+ * pattern and are not excluded. analysisd then sorts the whole list by file name, ignoring the
+ * directory, and loads it in that order.
  */
 export async function listLoadedRuleFiles(target: Target, wazuhDir: string, config: RulesetConfig): Promise<string[]> {
-  const entries = [...config.entries]
-  if (!entries.some((entry) => entry.kind === 'rule_dir' && normalizeRelative(entry.value) === 'etc/rules')) {
-    entries.push({kind: 'rule_dir', value: 'etc/rules', pattern: undefined})
-  }
-
-  const excluded = new Set(config.excludes.map(normalizeRelative))
-  const files: string[] = []
-  for (const entry of entries) {
-    const relative = normalizeRelative(entry.value)
-    if (entry.kind === 'rule_include') {
-      files.push(relative)
-      continue
+  const files = [...config.includes]
+  for (const entry of config.ruleDirs) {
+    const names = await listFiles(target, path.posix.join(wazuhDir, entry.dir))
+    for (const name of names) {
+      const file = `${entry.dir}/${name}`
+      if (files.includes(file) || !wouldLoadRuleFile({...config, includes: []}, file)) continue
+      files.push(file)
     }
-
-    const names = await listXmlFiles(target, path.posix.join(wazuhDir, relative))
-    for (const name of names) files.push(path.posix.join(relative, name))
   }
 
-  const unique = [...new Set(files)]
-  return unique.filter((file) => !excluded.has(file) && !excluded.has(path.posix.basename(file)))
+  return sortByFileName(files)
+}
+
+/** Sorts paths by their file name as analysisd does (byte order, directory ignored). */
+export function sortByFileName(files: readonly string[]): string[] {
+  return [...files].sort((a, b) => Buffer.compare(Buffer.from(path.posix.basename(a)), Buffer.from(path.posix.basename(b))))
 }
 
 function normalizeRelative(value: string): string {
   return path.posix.normalize(value.trim()).replace(/\/+$/, '')
 }
 
-/** Lists the `*.xml` file names of a directory, sorted by byte order as analysisd sorts them. Empty when the directory is missing. */
-async function listXmlFiles(target: Target, directory: string): Promise<string[]> {
+/** Lists the regular files of a directory by name. Empty when the directory is missing. */
+async function listFiles(target: Target, directory: string): Promise<string[]> {
   const stat = await target.stat(directory)
   if (stat?.type !== 'directory') return []
-  const result = await target.exec(['find', directory, '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-name', '*.xml', '-printf', '%f\\n'], {timeoutMs: 60_000})
-  return result.stdout
-    .split('\n')
-    .filter(Boolean)
-    .sort((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b))))
+  const result = await target.exec(['find', directory, '-mindepth', '1', '-maxdepth', '1', '-type', 'f', '-printf', '%f\\n'], {timeoutMs: 60_000})
+  return result.stdout.split('\n').filter(Boolean)
 }
 
 /**
@@ -272,7 +294,7 @@ export interface EffectiveRule {
 
 /**
  * Computes the effective rules of a ruleset in load order. A duplicate ID without overwrite is
- * ignored, as analysisd does (warning 7612). An overwrite replaces level and groups; analysisd
+ * ignored, as analysisd does (warning 7612). An overwrite replaces level and groups. analysisd
  * keeps the original's parent, which does not matter here.
  */
 export function effectiveRules(files: readonly RuleFile[]): Map<number, EffectiveRule> {

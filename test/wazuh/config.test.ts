@@ -394,6 +394,33 @@ describe('hand-edited files', () => {
     expect(ruleFile('etc/rules/local_rules.xml').rules.some((candidate) => candidate.id === 100_502 && !candidate.managed)).toBe(true)
   })
 
+  it('takes over a custom-misp.py block', async () => {
+    const handMade = '  <integration>\n    <name>custom-misp.py</name>\n    <group>sysmon_event_22</group>\n    <alert_format>json</alert_format>\n  </integration>\n\n'
+    tree.write('etc/ossec.conf', tree.read('etc/ossec.conf').replace('  <ruleset>\n', `${handMade}  <ruleset>\n`))
+    const plan = await planWazuhConfig(target, options())
+    expect(plan.changes[0]?.summary).toMatch(/takes over the hand-made custom-misp\.py <integration> block at line \d+/)
+    await applyWazuhFiles(target, plan.files, {wazuhDir: tree.dir, command: 'test'})
+    expect(tree.read('etc/ossec.conf')).not.toContain('custom-misp.py')
+  })
+
+  it('warns about a second ruleset section', async () => {
+    const second = '\n<ossec_config>\n  <ruleset>\n    <rule_dir>ruleset/rules</rule_dir>\n    <rule_dir>etc/rules</rule_dir>\n    <list>etc/lists/misp-domains</list>\n  </ruleset>\n</ossec_config>\n'
+    tree.write('etc/ossec.conf', tree.read('etc/ossec.conf') + second)
+    const plan = await planWazuhConfig(target, options())
+    expect(plan.warnings.some((warning) => warning.includes('2 <ruleset> sections'))).toBe(true)
+    const conf = plan.files.find((file) => file.desired.path.endsWith('ossec.conf'))!
+    expect(String(conf.desired.content).match(/<ruleset>/g)).toHaveLength(2)
+  })
+
+  it('rejects a ruleset that skips etc/rules', async () => {
+    tree.write('etc/ossec.conf', tree.read('etc/ossec.conf').replace('    <rule_dir>etc/rules</rule_dir>\n', ''))
+    const before = tree.snapshot()
+    const error = await planWazuhConfig(target, options()).catch((caught: unknown) => caught)
+    expect((error as {code?: string}).code).toBe('wazuh_rules_not_loaded')
+    expect((error as Error).message).toContain('etc/rules/local_rules.xml and etc/rules/misp.xml')
+    expect(tree.snapshot()).toEqual(before)
+  })
+
   it('rejects a colliding rule ID', async () => {
     const rule = '\n<group name="local,">\n  <rule id="100611" level="3">\n    <if_sid>100001</if_sid>\n    <description>someone else</description>\n  </rule>\n</group>\n'
     tree.write('etc/rules/local_rules.xml', tree.read('etc/rules/local_rules.xml') + rule)
