@@ -344,6 +344,20 @@ describe('Wazuh stand-ins', () => {
     expect(await server.exec(['test', '-e', argv[1]!])).toMatchObject({exitCode: 1})
   })
 
+  it('agent-form result location keeps the agent', async () => {
+    const server = getServer()
+    const payload = '{"integration":"custom-standin-test","standin":{"found":1,"value":"agent.example.org"}}'
+    await sendQueueMessage(server, `1:[001] (win-agent-01) 192.0.2.10->standin-test:${payload}`)
+    const alert = await waitForAlert(server, (candidate) => candidate.rule.id === '100211' && candidate.agent.id === '001')
+    expect(alert.agent).toEqual({id: '001', name: 'win-agent-01', ip: '192.0.2.10'})
+    expect(alert.location).toBe('standin-test')
+
+    // An IPv6 address in the location has its colons escaped as "|:".
+    await sendQueueMessage(server, `1:[002] (win-agent-02) 2001|:db8|:|:10->standin-test:${payload}`)
+    const ipv6 = await waitForAlert(server, (candidate) => candidate.rule.id === '100211' && candidate.agent.id === '002')
+    expect(ipv6.agent.ip).toBe('2001:db8::10')
+  })
+
   it('misspelled group does not run the integration', async () => {
     const server = getServer()
     await replaceInFile(server, '/var/ossec/etc/ossec.conf', '<group>mispwazuh_selftest,sysmon_event_22</group>', '<group>mispwazuh_self_test, sysmon_event22</group>')
@@ -550,8 +564,25 @@ describe('Wazuh server API stand-in', () => {
     expect(body.data.failed_items[0]!.error.code).toBe(1908)
     expect(body.data.failed_items[0]!.error.message).toContain("Invalid element in the configuration: 'grup'.")
 
-    const restart = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/manager/restart', token})
-    expect((restart.body as {error: number}).error).toBe(1)
+    const refused = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/manager/restart', token})
+    expect((refused.body as {error: number}).error).toBe(1)
     expect((await wazuhControl(server, 'status')).stdout).toContain('wazuh-analysisd is running...')
+  })
+
+  it('restarts the manager on request', async () => {
+    const server = getApiServer()
+    await replaceInFile(server, '/var/ossec/etc/ossec.conf', '<ossec_config>\n  <integration>\n    <name>custom-x</name>\n    <grup>x</grup>\n  </integration>\n</ossec_config>\n', '')
+    const before = (await server.exec(['sh', '-c', 'ls /var/ossec/var/run/wazuh-analysisd-*.pid'])).stdout.trim()
+
+    const restart = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/manager/restart', token})
+    expect(restart.body).toMatchObject({data: {affected_items: ['node01']}, error: 0})
+
+    let after = before
+    for (let attempt = 0; attempt < 100 && (after === before || after === ''); attempt++) {
+      await sleep(100)
+      after = (await server.exec(['sh', '-c', 'ls /var/ossec/var/run/wazuh-analysisd-*.pid 2>/dev/null'])).stdout.trim()
+    }
+    expect(after).toMatch(/wazuh-analysisd-\d+\.pid$/)
+    expect(after).not.toBe(before)
   })
 })
