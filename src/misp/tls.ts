@@ -13,7 +13,7 @@ const CA_DAYS = 3650
 const RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000
 
 /**
- * The names a certificate must cover: the server name plus extra names, localhost, 127.0.0.1
+ * Returns the names a certificate must cover: the server name plus extra names, localhost, 127.0.0.1
  * and ::1 (misp-docker's health check and local clients use them). Sorted, without duplicates.
  */
 export function certificateNames(serverName: string, extraNames: readonly string[]): {dns: string[]; ip: string[]} {
@@ -48,7 +48,7 @@ export function missingNames(cert: X509Certificate, names: {dns: string[]; ip: s
  */
 export function mispTlsStep(state: MispRunState): Step {
   const {options, paths} = state
-  const names = certificateNames(options.serverName, options.extraNames)
+  const wantedNames = async (target: Target) => certificateNames(options.serverName, [...options.extraNames, ...(await hostNames(target))])
 
   return {
     id: 'misp.tls',
@@ -56,6 +56,7 @@ export function mispTlsStep(state: MispRunState): Step {
 
     async check(context: StepContext): Promise<StepCheck> {
       const {target} = context
+      const names = await wantedNames(target)
       const caPem = (await target.exists(paths.caCertFile)) && (await target.exists(paths.caKeyFile)) ? await target.readText(paths.caCertFile) : undefined
       const changes: Change[] = []
 
@@ -93,6 +94,7 @@ export function mispTlsStep(state: MispRunState): Step {
       }
 
       state.caPem = await target.readText(paths.caCertFile)
+      const names = await wantedNames(target)
       if ((await serverCertificateProblem(target, state, state.caPem, names)) === undefined) return
 
       context.progress('issuing the MISP server certificate')
@@ -161,6 +163,24 @@ async function issueServerCertificate(target: Target, state: MispRunState, names
   await target.exec(['install', '-m', '0644', '-o', 'root', '-g', 'root', newCert, paths.serverCertFile])
   await target.remove(work, {recursive: true})
 }
+
+/**
+ * Returns the target's host name and fully qualified name, so clients that use them also verify.
+ * Addresses other than the server name are left out: Docker adds bridge addresses when MISP
+ * starts, and a certificate that followed them would be issued again on every run.
+ */
+async function hostNames(target: Target): Promise<string[]> {
+  const names: string[] = []
+  for (const argv of [['hostname'], ['hostname', '-f']]) {
+    const result = await target.exec(argv, {allowExitCodes: 'any'})
+    const name = result.stdout.trim().toLowerCase()
+    if (result.exitCode === 0 && DNS_NAME.test(name) && isIP(name) === 0) names.push(name)
+  }
+
+  return names
+}
+
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
 
 function caKeyArgv(keyFile: string): string[] {
   return ['openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyFile]

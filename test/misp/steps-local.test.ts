@@ -113,6 +113,7 @@ describe('TLS step', () => {
     expect(cert.subjectAltName).toContain('DNS:misp.example.org')
     expect(cert.subjectAltName).toContain('IP Address:192.0.2.10')
     expect(cert.subjectAltName).toContain('DNS:localhost')
+    expect(cert.subjectAltName).toContain(`DNS:${os.hostname().toLowerCase()}`)
     expect(ca.ca).toBe(true)
     expect(mode(run.paths.caDir)).toBe(0o700)
     expect(mode(run.paths.caKeyFile)).toBe(0o600)
