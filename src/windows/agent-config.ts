@@ -1,8 +1,9 @@
 import {chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {ExitCode, InvalidInputError, MispwazuhError} from '../errors.js'
-import type {Step, StepContext, StepResult} from '../plan/step.js'
+import {InvalidInputError, MispwazuhError} from '../errors.js'
+import {runPlan} from '../plan/runner.js'
+import type {StepResult} from '../plan/step.js'
 import type {Target} from '../target/target.js'
 import type {Redactor} from '../ui/redact.js'
 import type {RunLog} from '../ui/run-log.js'
@@ -93,6 +94,10 @@ export async function runAgentConfig(options: AgentConfigOptions): Promise<Agent
 
   let push: AgentConfigResult['push']
   if (options.push && options.target && options.group) push = await pushToGroup(options.target, options.group, options, wazuhDir)
+
+  if (fromManager && options.group && !options.push && options.target && (await options.target.stat(groupPaths(options.group, wazuhDir).sharedDir))?.type !== 'directory') {
+    warnings.push(`The agent group ${options.group} does not exist on the manager, and the manager rejects an enrollment that names a missing group. Create it first: run this again with --push.`)
+  }
 
   const localfileFromGroup = push !== undefined || (fromManager !== undefined && (await groupDeliversLocalfile(options, wazuhDir)))
   const sysmonConfig = describeSysmonConfig(options.sysmonConfigUrl)
@@ -197,44 +202,24 @@ function readLocalPassword(file: string): string {
 
 async function pushToGroup(target: Target, group: string, options: AgentConfigOptions, wazuhDir: string): Promise<NonNullable<AgentConfigResult['push']>> {
   const steps = [ensureAgentGroupStep(group, wazuhDir), sysmonAgentConfStep(group, wazuhDir)]
-  const context: StepContext = {target, log: options.log, redactor: options.redactor, dryRun: options.dryRun, facts: new Map(), progress: options.progress}
-  const results = await runSteps(steps, context)
+  const run = await runPlan({
+    steps,
+    dryRun: options.dryRun,
+    context: {target, log: options.log, redactor: options.redactor, dryRun: options.dryRun, facts: new Map()},
+    onEvent: (event) => {
+      if (event.type === 'start') options.progress(`[${event.index + 1}/${event.total}] ${event.step.title}`)
+      if (event.type === 'applying') options.progress(`      ${event.check.changes.map((change) => change.summary).join('; ')}`)
+    },
+  })
+
+  if (run.failed?.error) {
+    const {code, message, exitCode, fix} = run.failed.error
+    throw new MispwazuhError(message, {code, exitCode, fix})
+  }
 
   const groupExists = (await target.stat(groupPaths(group, wazuhDir).sharedDir))?.type === 'directory'
   const agents = groupExists ? await listGroupAgents(target, group, wazuhDir) : undefined
-  return {dryRun: options.dryRun, steps: results, agents, agentConf: groupPaths(group, wazuhDir).agentConf}
-}
-
-/**
- * Runs steps in order: check, then (unless dry run) apply and check again, which must come back
- * `ok`. Stops at the first failure.
- */
-// NOTE: src/plan has no shared step runner yet; move agent-config onto it once one exists.
-async function runSteps(steps: readonly Step[], context: StepContext): Promise<StepResult[]> {
-  const results: StepResult[] = []
-  for (const step of steps) {
-    const started = Date.now()
-    context.progress(`${step.title}: checking`)
-    const check = await step.check(context)
-    context.log.info(`${step.id}: ${check.status}: ${check.reason}`)
-    const result: StepResult = {id: step.id, title: step.title, status: check.status === 'change' ? 'pending' : check.status === 'skip' ? 'skipped' : 'ok', reason: check.reason, changes: check.changes, warnings: check.warnings ?? [], durationMs: 0}
-    results.push(result)
-
-    if (check.status === 'change' && !context.dryRun) {
-      context.progress(`${step.title}: ${check.changes.map((change) => change.summary).join('; ')}`)
-      await step.apply(context, check)
-      const after = await step.check(context)
-      if (after.status !== 'ok') {
-        throw new MispwazuhError(`${step.title}: still not as expected after the change (${after.reason}).`, {code: 'step_not_converged', exitCode: ExitCode.failed, fix: 'Read the run log, fix the cause on the manager, and run again.'})
-      }
-
-      result.status = 'changed'
-    }
-
-    result.durationMs = Date.now() - started
-  }
-
-  return results
+  return {dryRun: options.dryRun, steps: run.steps, agents, agentConf: groupPaths(group, wazuhDir).agentConf}
 }
 
 /** Without --push, the group's agent.conf may already deliver the <localfile>: read it when the manager is at hand. */

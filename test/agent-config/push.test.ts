@@ -85,6 +85,14 @@ describe('agent-config on a manager', () => {
     expect(output.registrationPassword).toMatchObject({required: false, source: 'manager'})
   })
 
+  it('warns when the agent group for enrollment does not exist', async () => {
+    const server = getServer()
+    const result = await agentConfig(server, ['--group', 'not-created'])
+    expect(result.exitCode, result.stderr).toBe(0)
+    expect(result.stdout).toContain('Warning: The agent group not-created does not exist on the manager')
+    expect(result.stdout).toContain('WAZUH_AGENT_GROUP="not-created"')
+  })
+
   it('dry run shows the plan and changes nothing', async () => {
     const server = getServer()
     const result = await agentConfig(server, ['--push', '--group', 'windows', '--dry-run'])
