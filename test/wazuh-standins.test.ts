@@ -564,8 +564,8 @@ describe('Wazuh server API stand-in', () => {
     expect(body.data.failed_items[0]!.error.code).toBe(1908)
     expect(body.data.failed_items[0]!.error.message).toContain("Invalid element in the configuration: 'grup'.")
 
-    const refused = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/manager/restart', token})
-    expect((refused.body as {error: number}).error).toBe(1)
+    const rejected = await wazuhApiRequest(server, {port: apiPort, method: 'PUT', path: '/manager/restart', token})
+    expect((rejected.body as {error: number}).error).toBe(1)
     expect((await wazuhControl(server, 'status')).stdout).toContain('wazuh-analysisd is running...')
   })
 

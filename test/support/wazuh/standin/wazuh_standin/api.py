@@ -10,7 +10,6 @@ It binds 127.0.0.1 only (the real API binds 0.0.0.0 and ::).
 from __future__ import annotations
 
 import base64
-import glob
 import hashlib
 import hmac
 import http.server

@@ -6,7 +6,6 @@ because other arguments may carry secrets.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys

@@ -348,8 +348,8 @@ class _RuleTree:
             return attached
 
         if rule.if_group:
-            wanted = set(rule.if_group)
-            matching = [candidate for candidate in self.loaded if wanted & {group.strip() for group in candidate.groups}]
+            parent_groups = set(rule.if_group)
+            matching = [candidate for candidate in self.loaded if parent_groups & {group.strip() for group in candidate.groups}]
             if not matching:
                 self.warnings.append(f"(7610): Group '{','.join(rule.if_group)}' was not found. Invalid 'if_group'. Rule '{rule.id}' will be ignored.")
                 return False

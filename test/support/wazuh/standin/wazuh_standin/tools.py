@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from . import common, config, integrator, rules, xmlreader
+from . import common, config, rules, xmlreader
 
 DAEMONS = [
     "wazuh-clusterd", "wazuh-modulesd", "wazuh-monitord", "wazuh-logcollector", "wazuh-remoted",
