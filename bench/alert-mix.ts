@@ -1,8 +1,7 @@
 /**
  * A reproducible mix of Wazuh alerts for the integration benchmark, built from the real Sysmon
- * and FIM alert fixtures: DNS queries, network connections, process creations and file additions
- * whose domains, addresses and hashes repeat as they do on real hosts (a few values very often,
- * most rarely).
+ * and FIM alert fixtures: DNS queries, network connections, process creations and file additions.
+ * Their domains, addresses and hashes repeat as on real hosts: a few values very often, most rarely.
  */
 import fs from 'node:fs'
 import path from 'node:path'

@@ -89,7 +89,7 @@ function breakdownRun(env: NodeJS.ProcessEnv): Promise<number[]> {
   })
 }
 
-/** One HTTPS request on a new connection (TCP, TLS handshake, restSearch), as the script makes it. */
+/** Time one HTTPS request on a new connection (TCP, TLS handshake, restSearch), as the script makes it. */
 function roundTrip(misp: MispDouble, ca: Buffer): Promise<number> {
   const started = performance.now()
   return new Promise((resolve, reject) => {

@@ -49,7 +49,7 @@ function cacheRows(): {kind: string; value: string; attributes: string}[] {
   return JSON.parse(output) as {kind: string; value: string; attributes: string}[]
 }
 
-/** A FIM alert for a file with these (fake but well-formed) hashes. */
+/** Build a FIM alert for a file with well-formed fake hashes derived from `seed`. */
 function fileAlert(seed: number): Record<string, unknown> {
   const hex = (length: number) => seed.toString(16).padStart(4, '0').repeat(length / 4)
   let alert = withField(fileAdded, 'syscheck.md5_after', hex(32))

@@ -1,7 +1,7 @@
 /**
  * Alert shapes that crash or mislead the public MISP scripts: missing fields, groups in another
  * order, Sysmon event 15's Hash field, IPv6, multicast, hash lists without SHA256, names that must
- * never be looked up, and MISP answers that must not be trusted blindly.
+ * never be looked up, and MISP responses that must not be trusted blindly.
  */
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, test} from 'vitest'
 import {startMispDouble, type MispDouble} from '../support/misp-double/server.js'

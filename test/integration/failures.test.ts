@@ -14,7 +14,7 @@ let workspace: Workspace
 const dnsQuery = loadAlert('sysmon-eid22-dns-query.alert.json')
 
 // Python start-up through a version manager shim can take a few hundred milliseconds on a busy
-// machine; the budgets below add this margin to the configured total_timeout.
+// machine, so the time budgets below add this margin to the configured total_timeout.
 const startupMarginMs = 1500
 
 beforeAll(async () => {

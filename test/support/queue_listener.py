@@ -1,8 +1,8 @@
 """Stand-in for the Wazuh manager's queue socket in tests.
 
 Binds an AF_UNIX datagram socket at the path given as the only argument and prints one JSON line
-per datagram on stdout: {"data": "<datagram as UTF-8 text>", "bytes": <length>}. A first line
-{"ready": true} tells the caller that the socket exists. Node has no AF_UNIX datagram sockets,
+per datagram on stdout: {"data": "<datagram as UTF-8 text>", "bytes": <length>}. The first line,
+{"ready": true}, means that the socket exists. Node has no AF_UNIX datagram sockets,
 which is why this is a Python helper.
 """
 
@@ -12,8 +12,8 @@ import signal
 import socket
 import sys
 
-# Wazuh's analysisd reads datagrams of up to OS_MAXSTR (65536) bytes; read more, so that a test
-# sees an oversized message instead of a silently cut one.
+# Wazuh's analysisd reads datagrams of up to OS_MAXSTR (65536) bytes. The listener reads more, so a
+# test receives an oversized message whole instead of silently cut.
 RECEIVE_BUFFER_BYTES = 262144
 
 

@@ -1,6 +1,6 @@
 /**
  * The contract between the MISP double's server and its endpoint families (routes/*.ts), plus the
- * answer shapes MISP 2.5.1 uses, as recorded in test/fixtures/misp-recorded.
+ * response shapes MISP 2.5.1 uses, as recorded in test/fixtures/misp-recorded.
  */
 import type {IncomingHttpHeaders} from 'node:http'
 import type {Identity, MispStore, Permission} from './store.js'
@@ -32,14 +32,14 @@ export interface Route {
   method: string | readonly string[]
   /** Path pattern with ":name" segments, e.g. "/events/view/:id". */
   pattern: string
-  /** 'required' (default) answers 403 without a valid auth key, as MISP does. */
+  /** 'required' (default) responds 403 to a request without a valid auth key, as MISP does. */
   auth?: 'required' | 'none'
-  /** Role permission needed; without it the answer is MISP's 403 permission error. */
+  /** Role permission needed; without it the response is MISP's 403 permission error. */
   permission?: Permission
   /**
-   * MISP's automation actions (restSearch and other exports) answer JSON whatever the Accept
-   * header says; other actions redirect a request without `Accept: application/json` to the
-   * login page, as the web UI does.
+   * Whether this is one of MISP's automation actions (restSearch and other exports), which respond
+   * with JSON whatever the Accept header says. Other actions redirect a request without
+   * `Accept: application/json` to the login page, as the web UI does.
    */
   automation?: boolean
   handle(request: RouteRequest, store: MispStore): RouteResponse
@@ -58,7 +58,7 @@ export function phpCompactJson(value: unknown): string {
   return JSON.stringify(value).replaceAll('/', '\\/')
 }
 
-/** Encode as MISP's pretty-printed API answers: 4-space indentation, slashes not escaped. */
+/** Encode as MISP's pretty-printed API responses: 4-space indentation, slashes not escaped. */
 export function prettyJson(value: unknown): string {
   return JSON.stringify(value, null, 4)
 }
@@ -67,17 +67,17 @@ export function jsonResponse(status: number, text: string, headers?: Record<stri
   return headers === undefined ? {status, text, contentType: jsonContentType} : {status, text, contentType: jsonContentType, headers}
 }
 
-/** An exception answer: {"name", "message", "url"} in compact JSON, as MISP renders HTTP errors. */
+/** Build an exception response: {"name", "message", "url"} in compact JSON, as MISP renders HTTP errors. */
 export function errorResponse(status: number, message: string, url: string): RouteResponse {
   return jsonResponse(status, phpCompactJson({name: message, message, url}))
 }
 
-/** A failed save: HTTP 403 with `saved: false` and the validation errors. */
+/** Build a failed-save response: HTTP 403 with `saved: false` and the validation errors. */
 export function saveFailureResponse(message: string, url: string, errors: Record<string, string[]>): RouteResponse {
   return jsonResponse(403, prettyJson({saved: false, name: message, message, url, errors}))
 }
 
-/** A successful action without an object to return. */
+/** Build the response of a successful action that returns no object. */
 export function saveSuccessResponse(message: string, url: string, id?: string): RouteResponse {
   const body: Record<string, unknown> = {saved: true, success: true, name: message, message, url}
   if (id !== undefined) body.id = id

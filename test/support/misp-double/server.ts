@@ -1,5 +1,5 @@
 /**
- * The MISP double: an HTTPS server (node:https) that answers the MISP 2.5.1 endpoints the product
+ * The MISP double: an HTTPS server (node:https) that serves the MISP 2.5.1 endpoints the product
  * uses, from an in-memory store, with the shapes, status codes and quirks recorded from a real
  * MISP in test/fixtures/misp-recorded. Faults can be switched on per test.
  *
@@ -61,19 +61,19 @@ export interface FixedStatusFault {
 
 /** Faults a test can switch on; each applies to every request until cleared. */
 export class Faults {
-  /** Delay before answering, in milliseconds. */
+  /** Delay before each response, in milliseconds. */
   latencyMs = 0
-  /** Answer every request with this status and body. */
+  /** Respond to every request with this status and body. */
   fixedStatus: FixedStatusFault | null = null
-  /** Answer with MISP's HTML login page (HTTP 200, text/html), as a misrouted or UI-mode request gets. */
+  /** Respond with MISP's HTML login page (HTTP 200, text/html), as to a misrouted or UI-mode request. */
   htmlLoginPage = false
-  /** Answer HTTP 200 with a body that is not valid JSON. */
+  /** Respond HTTP 200 with a body that is not valid JSON. */
   invalidJson = false
-  /** Answer HTTP 200 with a valid restSearch body of at least this many bytes (0: off). */
+  /** Respond HTTP 200 with a valid restSearch body of at least this many bytes (0: off). */
   hugeResponseBytes = 0
-  /** Close the connection without an answer. */
+  /** Close the connection without a response. */
   resetConnection = false
-  /** Answer the next N requests with the 503 "MISP is loading" page, as a starting MISP does. */
+  /** Respond to the next N requests with the 503 "MISP is loading" page, as a starting MISP does. */
   loadingRequests = 0
   /** Apply the faults only to paths that start with this prefix (null: every path). */
   pathPrefix: string | null = null
@@ -212,19 +212,20 @@ export async function startMispDouble(options: MispDoubleOptions = {}): Promise<
   const routes = routeFamilies.flat()
   const sockets = new Set<Socket>()
 
-  function send(response: ServerResponse, answer: RouteResponse): void {
-    const headers: Record<string, string> = {...answer.headers}
-    if (answer.contentType !== undefined) headers['Content-Type'] = answer.contentType
-    headers['Content-Length'] = String(Buffer.byteLength(answer.text))
-    response.writeHead(answer.status, headers)
-    response.end(answer.text)
+  function send(response: ServerResponse, routed: RouteResponse): void {
+    const headers: Record<string, string> = {...routed.headers}
+    if (routed.contentType !== undefined) headers['Content-Type'] = routed.contentType
+    headers['Content-Length'] = String(Buffer.byteLength(routed.text))
+    response.writeHead(routed.status, headers)
+    response.end(routed.text)
   }
 
-  function faultAnswer(request: IncomingMessage, response: ServerResponse, path: string): boolean {
+  function respondWithFault(request: IncomingMessage, response: ServerResponse, path: string): boolean {
     if (faults.pathPrefix !== null && !path.startsWith(faults.pathPrefix)) return false
 
     if (faults.resetConnection) {
-      // A TLS socket has no TCP reset; destroying it closes the connection without an answer.
+      // Node cannot send a TCP reset on a TLS socket, so destroying it closes the connection
+      // without a response.
       request.socket.destroy()
       return true
     }
@@ -252,7 +253,7 @@ export async function startMispDouble(options: MispDoubleOptions = {}): Promise<
     return false
   }
 
-  function answer(request: IncomingMessage, path: string, query: URLSearchParams, body: unknown): RouteResponse {
+  function routeResponse(request: IncomingMessage, path: string, query: URLSearchParams, body: unknown): RouteResponse {
     const method = request.method ?? 'GET'
     const matched = matchRoute(routes, method, path)
     if (matched === null) return errorResponse(404, `The requested address '${path}' was not found on this server.`, path)
@@ -302,10 +303,10 @@ export async function startMispDouble(options: MispDoubleOptions = {}): Promise<
           await new Promise((resolve) => setTimeout(resolve, faults.latencyMs))
         }
         if (response.destroyed || request.socket.destroyed) return
-        if (faultAnswer(request, response, url.pathname)) return
+        if (respondWithFault(request, response, url.pathname)) return
 
         try {
-          send(response, answer(request, url.pathname, url.searchParams, body))
+          send(response, routeResponse(request, url.pathname, url.searchParams, body))
         } catch (error) {
           send(response, {status: 500, text: phpCompactJson({name: 'An Internal Error Has Occurred.', message: String(error), url: url.pathname}), contentType: jsonContentType})
         }

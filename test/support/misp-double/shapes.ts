@@ -7,7 +7,7 @@ export function orgShape(org: Org | undefined): Record<string, unknown> {
   return {id: org?.id ?? '0', name: org?.name ?? '', uuid: org?.uuid ?? '', local: org?.local ?? true}
 }
 
-/** A tag attached to an attribute or event in restSearch answers. */
+/** Shape a tag attached to an attribute or event in restSearch responses. */
 export function tagShape(tag: Tag, inherited = false): Record<string, unknown> {
   const shape: Record<string, unknown> = {
     id: tag.id,
@@ -27,7 +27,7 @@ export function tagsOf(store: MispStore, tagIds: readonly string[], exportableOn
     .filter((tag): tag is Tag => tag !== undefined && (!exportableOnly || tag.exportable))
 }
 
-/** The small Event object restSearch attaches to every attribute. */
+/** Shape the small Event object restSearch attaches to every attribute. */
 export function searchEventShape(event: MispEvent): Record<string, unknown> {
   return {
     org_id: event.org_id,
@@ -40,7 +40,7 @@ export function searchEventShape(event: MispEvent): Record<string, unknown> {
   }
 }
 
-/** The Event object restSearch attaches with includeContext: event metadata, tags and creator org. */
+/** Shape the Event object restSearch attaches with includeContext: event metadata, tags and creator org. */
 export function contextEventShape(store: MispStore, event: MispEvent): Record<string, unknown> {
   return {
     id: event.id,
@@ -68,7 +68,7 @@ export function contextEventShape(store: MispStore, event: MispEvent): Record<st
   }
 }
 
-/** An attribute as restSearch returns it (without value1/value2). */
+/** Shape an attribute as restSearch returns it (without value1/value2). */
 export function searchAttributeShape(attribute: MispAttribute): Record<string, unknown> {
   return {
     id: attribute.id,
@@ -91,7 +91,7 @@ export function searchAttributeShape(attribute: MispAttribute): Record<string, u
   }
 }
 
-/** An attribute as POST /attributes/add returns it, with value1 and value2. */
+/** Shape an attribute as POST /attributes/add returns it, with value1 and value2. */
 export function addedAttributeShape(attribute: MispAttribute): Record<string, unknown> {
   const [value1, value2 = ''] = attribute.type.includes('|') || attribute.type === 'malware-sample'
     ? attribute.value.split('|')
@@ -119,7 +119,7 @@ export function addedAttributeShape(attribute: MispAttribute): Record<string, un
   }
 }
 
-/** An attribute inside an event (events/add, events/view). */
+/** Shape an attribute inside an event (events/add, events/view). */
 export function eventAttributeShape(store: MispStore, attribute: MispAttribute): Record<string, unknown> {
   const shape: Record<string, unknown> = {
     id: attribute.id,
@@ -147,7 +147,7 @@ export function eventAttributeShape(store: MispStore, attribute: MispAttribute):
   return shape
 }
 
-/** A full event as events/add and events/view return it. */
+/** Shape a full event as events/add and events/view return it. */
 export function fullEventShape(store: MispStore, event: MispEvent, creatorEmail: string): Record<string, unknown> {
   const attributes = store.eventAttributes(event.id).filter((attribute) => !attribute.deleted)
   const shape: Record<string, unknown> = {

@@ -284,7 +284,7 @@ export class MispStore {
   readonly tags = new Map<string, Tag>()
   readonly warninglists = new Map<string, Warninglist>()
 
-  /** When true, publishing answers "Job queued" as MISP with background jobs does. */
+  /** When true, publishing responds "Job queued", as MISP with background jobs does. */
   backgroundJobs = false
 
   /** Clock in Unix seconds; tests may replace it. */
@@ -562,11 +562,15 @@ export class MispStore {
   }
 }
 
+/** Return the tag names of a Tag list, whose entries are names or {"name": ...} objects. */
 function tagNamesOf(value: unknown): string[] {
   if (!Array.isArray(value)) return []
-  return value
-    .map((tag) => (typeof tag === 'string' ? tag : typeof tag === 'object' && tag !== null ? (tag as {name?: unknown}).name : undefined))
-    .filter((name): name is string => typeof name === 'string' && name !== '')
+  const names: string[] = []
+  for (const tag of value) {
+    const name: unknown = typeof tag === 'object' && tag !== null ? (tag as {name?: unknown}).name : tag
+    if (typeof name === 'string' && name !== '') names.push(name)
+  }
+  return names
 }
 
 /** Tell whether an address lies in a range written as an address or CIDR network. */

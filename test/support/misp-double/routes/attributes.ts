@@ -19,9 +19,9 @@ function comparable(value: string): string {
 
 /** Build a matcher for one value filter entry; "%" is SQL LIKE's wildcard. */
 function valueMatcher(filter: string): (candidate: string) => boolean {
-  const wanted = comparable(filter)
-  if (!wanted.includes('%')) return (candidate) => comparable(candidate) === wanted
-  const pattern = new RegExp(`^${wanted.split('%').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i')
+  const expected = comparable(filter)
+  if (!expected.includes('%')) return (candidate) => comparable(candidate) === expected
+  const pattern = new RegExp(`^${expected.split('%').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i')
   return (candidate) => pattern.test(candidate)
 }
 
