@@ -101,11 +101,27 @@ def _temp_file(name: str, suffix: str, content: str) -> str:
 
 
 def _legacy_alert_text(alert: dict, max_log: int) -> str:
+    """Return the alert in integratord's text format (used without <alert_format>json</alert_format>).
+
+    Like integratord, it blanks quotes and shell characters in full_log, turns backslashes into
+    slashes and cuts full_log to max_log characters, ending it with "...".
+    """
     rule = alert.get("rule", {})
-    text = (f"alertdate='{alert.get('timestamp', '')}'\nalertlocation='{alert.get('location', '')}'\n"
+    full_log = ""
+    for character in alert.get("full_log", ""):
+        if character in "'`\"!$" or ord(character) < 32 or ord(character) > 122:
+            character = " "
+        elif character == "\\":
+            character = "/"
+        elif character == ";":
+            character = ","
+        full_log += character
+    if len(full_log) >= max_log:
+        full_log = full_log[:max_log - 3] + "..."
+    srcip = alert.get("data", {}).get("srcip", "") if isinstance(alert.get("data"), dict) else ""
+    return (f"alertdate='{alert.get('timestamp', '')}'\nalertlocation='{alert.get('location', '')}'\n"
             f"ruleid='{rule.get('id', '')}'\nalertlevel='{rule.get('level', '')}'\n"
-            f"ruledescription='{rule.get('description', '')}'\nalertlog='{alert.get('full_log', '')}'\n")
-    return text[:max_log]
+            f"ruledescription='{rule.get('description', '')}'\nalertlog='{full_log}'\nsrcip='{srcip}'")
 
 
 def build_command(block: dict, alert_path: str, options_path: str, debug: bool, version: str) -> list[str]:
@@ -135,7 +151,7 @@ def run_integration(block: dict, alert: dict, alert_line: str, log, version: str
         content = alert_line
     else:
         content = _legacy_alert_text(alert, int(block.get("max_log", 165)))
-    alert_path = _temp_file(name, "alert", content + "\n")
+    alert_path = _temp_file(name, "alert", content + ("\n" if block.get("alert_format") == "json" else ""))
     options_path = _temp_file(name, "options", block["options"]) if block.get("options") else ""
     argv = build_command(block, alert_path, options_path, debug, version)
     command_text = " ".join(argv)
@@ -172,11 +188,13 @@ def run_integration(block: dict, alert: dict, alert_line: str, log, version: str
                     for line in lines:
                         log("DEBUG", f"{name}: {line}")
 
-        if exit_code == 127:
+        if exit_code is not None and exit_code < 0:
+            log("ERROR", f"Command ({command_text}) execution exited abnormally.")
+        elif exit_code == 127:
             log("ERROR", f"Couldn't execute command ({command_text}). Check file and permissions.")
         elif exit_code != 0:
             log("ERROR", f"Unable to run integration for {name} -> integrations")
-            log("ERROR", f"While running {name} -> integrations. Output: {output_tail}")
+            log("ERROR", f"While running {name} -> integrations. Output: {output_tail} ")
             log("ERROR", f"Exit status was: {exit_code}")
     finally:
         for path in (alert_path, options_path):
