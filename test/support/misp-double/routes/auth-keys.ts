@@ -47,7 +47,9 @@ export const authKeyRoutes: readonly Route[] = [
       if (!mayManage(request.identity, userId)) return errorResponse(403, permissionDeniedMessage, request.path)
 
       const body = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, unknown>
-      const expiration = typeof body.expiration === 'number' ? body.expiration : typeof body.expiration === 'string' && body.expiration !== '' ? Math.floor(Date.parse(body.expiration) / 1000) : 0
+      let expiration = 0
+      if (typeof body.expiration === 'number') expiration = body.expiration
+      else if (typeof body.expiration === 'string' && body.expiration !== '') expiration = Math.floor(Date.parse(body.expiration) / 1000)
       const key = store.addAuthKey(userId, {
         comment: typeof body.comment === 'string' ? body.comment : '',
         readOnly: body.read_only === true || body.read_only === 1,
