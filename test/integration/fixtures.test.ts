@@ -222,6 +222,49 @@ describe('FIM (syscheck)', () => {
   })
 })
 
+describe('message size', () => {
+  test('shortens a message over 65535 bytes', async () => {
+    const event = plant('x'.repeat(70_000), [{type: 'domain', value: 'akamaized.net'}], {tags: Array.from({length: 40}, (_, index) => `tag:${index}`)})
+
+    await runIntegration(workspace, loadAlert('sysmon-eid22-dns-query.alert.json'))
+
+    const [message] = await queue.waitForMessages(1)
+    expect(message?.bytes).toBeLessThanOrEqual(65535)
+    const misp = payloadOf(message as {payload: string}).misp
+    expect(misp.truncated).toBe(true)
+    expect(misp.event_id).toBe(event.id)
+    expect(misp.event_info).toBe('x'.repeat(2048))
+    expect(misp.event_tags).toHaveLength(10)
+  })
+
+  test('logs a message that cannot be shortened enough', async () => {
+    plant('oversized agent name', [{type: 'domain', value: 'akamaized.net'}])
+    const alert = withField(loadAlert('sysmon-eid22-dns-query.alert.json'), 'agent.name', 'n'.repeat(70_000))
+
+    const result = await runIntegration(workspace, alert)
+
+    expect(result.exitCode).toBe(0)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(queue.messages).toHaveLength(0)
+    expect(result.log.some((line) => line.includes('ERROR') && line.includes('is above 65535 bytes even when shortened'))).toBe(true)
+  })
+})
+
+describe('queue socket', () => {
+  test('logs results when the socket is missing', async () => {
+    plant('akamai abuse', [{type: 'domain', value: 'akamaized.net'}])
+    workspace.configure({queue_socket: `${workspace.directory}/no-manager/queue`})
+
+    const result = await runIntegration(workspace, loadAlert('sysmon-eid22-dns-query.alert.json'))
+
+    expect(result.exitCode).toBe(0)
+    const undelivered = result.log.filter((line) => line.includes('ERROR') && line.includes('message not delivered'))
+    expect(undelivered).toHaveLength(1)
+    expect(undelivered[0]).toContain('1:[001] (win-agent-01) 192.0.2.10->misp:{"integration":"misp"')
+    expect(undelivered[0]).toContain('"value":"akamaized.net"')
+  })
+})
+
 describe('self-test alert', () => {
   test('looks up the canary domain', async () => {
     const event = plant('mispwazuh canary', [{type: 'domain', value: 'canary-1234.mispwazuh.example'}])
