@@ -24,7 +24,7 @@ const scriptFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'dock
 const stateDirectory = '/var/lib/docker-standin'
 
 export interface DockerStandinOptions {
-  /** Requests answered with the 503 "MISP is loading" page after each start. Default 3. */
+  /** Number of requests that get the 503 "MISP is loading" page after each start. Default 3. */
   loadingRequests?: number
 }
 

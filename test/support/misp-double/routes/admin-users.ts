@@ -1,7 +1,7 @@
 /**
  * Site-admin endpoints for roles, users and organisations: roles/index, admin/roles/add,
  * admin/users/index, admin/users/add, organisations/index. Shapes follow MISP 2.5.1's REST
- * answers: `{"Role": {...}}`, `{"User": {...}}` without the password, string ids.
+ * responses: `{"Role": {...}}`, `{"User": {...}}` without the password, string ids.
  */
 import {randomUUID} from 'node:crypto'
 
@@ -24,7 +24,10 @@ const flagPermissions: Permission[] = [
 ]
 
 export function roleShape(role: Role): Record<string, unknown> {
-  const permission = role.permissions.perm_publish ? '3' : role.permissions.perm_modify_org ? '2' : role.permissions.perm_add ? '1' : '0'
+  let permission = '0'
+  if (role.permissions.perm_publish) permission = '3'
+  else if (role.permissions.perm_modify_org) permission = '2'
+  else if (role.permissions.perm_add) permission = '1'
   const shape: Record<string, unknown> = {id: role.id, name: role.name, created: '2026-12-04 19:12:18', modified: '2026-12-04 19:12:18'}
   for (const name of ['perm_add', 'perm_modify', 'perm_modify_org', 'perm_publish', ...flagPermissions] as Permission[]) shape[name] = role.permissions[name] === true
   shape.default_role = false

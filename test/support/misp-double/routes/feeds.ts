@@ -1,6 +1,6 @@
 /**
  * The feed endpoints: index, loadDefaultFeeds, edit, enable/disable, fetchFromFeed,
- * fetchFromAllFeeds and cacheFeeds. A fresh double holds the two feeds MISP's schema seeds
+ * fetchFromAllFeeds and cacheFeeds. A fresh double contains the two feeds MISP's schema seeds
  * (disabled); loadDefaultFeeds adds the recorded 84-feed list, skipping URLs already present.
  * Feeds cannot be downloaded here, so fetching and caching succeed unless a test lists the feed in
  * `failingFeedIds`; in sync mode a failed cache then answers MISP's 302 with an empty body.
@@ -182,7 +182,7 @@ export const feedRoutes: readonly Route[] = [
       const enabled = [...state.feeds.values()].filter((item) => item.Feed.enabled === true)
       if (enabled.length === 0) return jsonResponse(200, prettyJson({result: 'No feed enabled.'}))
       for (const item of enabled) if (!state.failingFeedIds.has(String(item.Feed.id))) state.fetchedAt.set(String(item.Feed.id), String(store.now()))
-      // NOTE: only the background-jobs answer of this action was recorded; the double sends it in sync mode too.
+      // NOTE: only the background-jobs response of this action was recorded, so the double sends it in sync mode too.
       return jsonResponse(200, prettyJson({result: 'Pull queued for background execution.'}))
     },
   },
