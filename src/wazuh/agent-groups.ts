@@ -12,7 +12,7 @@ export const SYSMON_CHANNEL = 'Microsoft-Windows-Sysmon/Operational'
 
 /**
  * The `<localfile>` that makes an agent read the Sysmon channel, written with two spaces per
- * level; formatFragment turns it into the target file's indentation and line endings.
+ * level. formatFragment turns it into the target file's indentation and line endings.
  */
 const SYSMON_LOCALFILE = [
   '<!-- mispwazuh: Sysmon events for the MISP integration -->',
@@ -50,7 +50,7 @@ export function assertGroupName(group: string): void {
 export interface AgentConfEdit {
   text: string
   changed: boolean
-  /** Why the text changed or did not, for the plan. */
+  /** Reason for the change (or for no change), shown in the plan. */
   reason: string
 }
 
@@ -125,7 +125,7 @@ function windowsBlock(): string {
   return `<agent_config os="Windows">\n${inner}\n</agent_config>`
 }
 
-/** An `<agent_config>` that applies to Windows agents: no attributes, or only an `os` naming Windows. */
+/** Tells whether an `<agent_config>` applies to Windows agents: no attributes, or only an `os` naming Windows. */
 function appliesToWindows(block: XmlElement): boolean {
   const names = Object.keys(block.attributes)
   if (names.length === 0) return true

@@ -17,7 +17,7 @@ import {INTEGRATION_EVENT_IDS, inspectSysmonConfig, shippedSysmonConfig} from '.
 export interface AgentConfigOptions {
   /** The manager to read values from and to push to; undefined when values come from flags only. */
   target: Target | undefined
-  /** How --host was written, for messages; undefined without --host. */
+  /** Host part of --host, the default manager address; undefined without --host. */
   hostAddress: string | undefined
   managerAddress: string | undefined
   agentVersion: string | undefined
@@ -47,9 +47,9 @@ export interface AgentConfigResult {
   agentName: string | undefined
   registrationPassword: {
     required: boolean
-    /** Where the requirement was learned: the manager's ossec.conf, a --registration-password-file, or nowhere. */
+    /** Source of the requirement: the manager's ossec.conf, a --registration-password-file, or none. */
     source: 'manager' | 'file' | 'unknown'
-    /** The generated script asks for the password at run time when no file comes with it. */
+    /** Path of the authd.pass written to --out. Without it, the script prompts for the password at run time. */
     passwordFileWritten: string | undefined
   }
   sysmonConfig: {source: 'shipped' | 'url'; url: string | undefined; schemaVersion: string | undefined; eventIds: number[] | undefined}
@@ -62,9 +62,9 @@ export interface AgentConfigResult {
 }
 
 /**
- * The agent-config use case: gather the manager's values (from --host or flags), push the Sysmon
- * `<localfile>` to an agent group when asked, build the Windows snippets, and write them to
- * `--out` when asked.
+ * Runs agent-config: gathers the manager's values (from the manager or flags), pushes the Sysmon
+ * `<localfile>` to an agent group with --push, builds the Windows snippets, and writes them to
+ * `--out` when given.
  */
 export async function runAgentConfig(options: AgentConfigOptions): Promise<AgentConfigResult> {
   const wazuhDir = options.wazuhDir ?? DEFAULT_WAZUH_DIR
@@ -150,7 +150,7 @@ async function readFromManager(options: AgentConfigOptions, wazuhDir: string) {
   if (!options.target) return undefined
 
   // On the local machine a manager is optional: without one (or without the right to read
-  // it), values come from flags. --push needs it, so there the error stands.
+  // it), values come from flags. --push needs the manager, so there the error is raised.
   if (!options.target.remote && !options.push) {
     try {
       if (!(await readManagerFacts(options.target, wazuhDir)).installed) return undefined

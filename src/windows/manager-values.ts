@@ -8,7 +8,7 @@ import {childText, descendants, parseWazuhXml} from '../wazuh/xml-text.js'
 export interface ManagerEnrollment {
   /** `<auth><use_password>` in the manager's ossec.conf; false when the element is absent (Wazuh's default). */
   passwordRequired: boolean
-  /** Where authd reads the password from. */
+  /** Path of the file authd reads the password from. */
   passwordFile: string
   /** The password, when required and the file exists; undefined otherwise. Never print it. */
   password: string | undefined

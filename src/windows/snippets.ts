@@ -4,7 +4,7 @@ import {readTemplate, renderTemplate} from '../templates.js'
 import {psQuote} from './powershell.js'
 import {shippedSysmonConfig} from './sysmon-config.js'
 
-/** Where Sysinternals publishes the current Sysmon (Sysmon.exe, Sysmon64.exe and Sysmon64a.exe in one zip). */
+/** Download URL of the current Sysmon from Sysinternals (Sysmon.exe, Sysmon64.exe and Sysmon64a.exe in one zip). */
 export const SYSMON_ZIP_URL = 'https://download.sysinternals.com/files/Sysmon.zip'
 
 

@@ -50,9 +50,9 @@ type XmlNode = Record<string, unknown>
 
 /**
  * Reads a Sysmon configuration: checks that it is well-formed XML with a `<Sysmon>` root and a
- * schema version, and lists the event types it logs. Sysmon evaluates an event type with an
- * exclude filter as "log everything except the rules", and one with only an empty include
- * filter as "log nothing"; this summary follows those rules.
+ * schema version, and lists the event types it logs. Sysmon logs everything except the rules
+ * for an event type with an exclude filter, and nothing for one with only an empty include
+ * filter. This summary follows those rules.
  */
 export function inspectSysmonConfig(xml: string, source = 'the Sysmon configuration'): SysmonConfigSummary {
   const valid = XMLValidator.validate(xml)

@@ -74,7 +74,7 @@ describe('agent-config command', () => {
     expect(result.stdout).toContain(`Files written:\n  ${path.join(out, 'install-wazuh-agent.ps1')}`)
   })
 
-  it('copies a registration password file into --out with mode 0600 and prints it nowhere', async () => {
+  it('copies the password file privately', async () => {
     const directory = temporaryDirectory()
     const passwordFile = path.join(directory, 'password')
     const password = "p@ss 'word' $x"

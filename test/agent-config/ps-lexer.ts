@@ -1,8 +1,8 @@
 /**
- * A small PowerShell lexer for tests: it splits a script into code, comments and string
- * literals following the tokenizer's quoting rules (doubled quotes, typographic quotes,
- * backtick escapes in double-quoted strings, here-strings), so a test can check where a value
- * ended up. It covers the constructs the generated scripts use, not the whole language.
+ * A small PowerShell lexer for tests. It splits a script into code, comments and string literals
+ * by the tokenizer's quoting rules: doubled quotes, typographic quotes, backtick escapes in
+ * double-quoted strings, and here-strings. A test can then check where a value ended up. It
+ * covers the constructs the generated scripts use, not the whole language.
  */
 export type SegmentKind = 'code' | 'comment' | 'single' | 'double' | 'hereSingle' | 'hereDouble'
 
