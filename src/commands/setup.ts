@@ -3,6 +3,7 @@ import {readFileSync} from 'node:fs'
 import {BaseCommand, CONNECTION_SETTINGS, settingFlags} from '../cli/base-command.js'
 import {ExitCode, InvalidInputError} from '../errors.js'
 import {MispFacts} from '../misp/run-state.js'
+import {formatHostSpec} from '../settings/host.js'
 import type {MispOptionsInput} from '../misp/options.js'
 import {runPlan, type PlanRunResult} from '../plan/runner.js'
 import type {StepResult} from '../plan/step.js'
@@ -134,7 +135,7 @@ pending. A failed step stops the run; run setup again to resume.`
         dashboardUrl: dashboardUrl(values.host?.host ?? serverName, facts.get(WazuhInstallFacts.dashboardPort) as number | undefined),
         wazuhVersion: facts.get(WazuhInstallFacts.version) as string | undefined,
         logFile: log.file,
-        hostFlags: values.host ? `--host ${flags.host ?? process.env.MISPWAZUH_HOST}` : '',
+        hostFlags: values.host ? [`--host ${formatHostSpec(values.host)}`, values.identity ? `--identity ${values.identity}` : '', values.knownHosts ? `--known-hosts ${values.knownHosts}` : ''].filter(Boolean).join(' ') : '',
       }
       this.print(renderSummary(result, summary))
       process.exitCode = exitCodeFor(result)

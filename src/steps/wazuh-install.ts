@@ -35,6 +35,9 @@ export const WazuhInstallFacts = {
   dashboardPort: 'wazuh.dashboardPort',
 } as const
 
+/** The installation assistant's log; it ends with the dashboard's admin password. */
+export const INSTALL_LOG = '/var/log/wazuh-install.log'
+
 export function installerUrl(version: string): string {
   const [major, minor] = version.split('.')
   return `https://packages.wazuh.com/${major}.${minor}/wazuh-install.sh`
@@ -58,6 +61,11 @@ export function wazuhInstallStep(options: WazuhInstallOptions): Step {
       if (facts.installed) {
         context.facts.set(WazuhInstallFacts.version, facts.version)
         context.facts.set(WazuhInstallFacts.installing, false)
+        const log = await context.target.stat(INSTALL_LOG)
+        if (log && (log.mode & 0o077) !== 0) {
+          return {status: 'change', reason: `${INSTALL_LOG} holds the generated admin password and others can read it (mode 0${log.mode.toString(8)})`, changes: [{kind: 'command', summary: `restrict ${INSTALL_LOG} to root (0600)`, argv: [['chmod', '600', INSTALL_LOG]]}]}
+        }
+
         return {status: 'ok', reason: `Wazuh manager ${facts.version ?? '(unknown version)'} is installed in ${wazuhDir}`, changes: [], warnings: versionWarnings(facts.version)}
       }
 
@@ -77,6 +85,11 @@ export function wazuhInstallStep(options: WazuhInstallOptions): Step {
 
     async apply(context: StepContext, check: StepCheck): Promise<void> {
       const {target} = context
+      if (!context.facts.get(WazuhInstallFacts.installing)) {
+        await target.chmod(INSTALL_LOG, 0o600)
+        return
+      }
+
       const installer = path.join(options.workDir, 'wazuh-install.sh')
       await target.mkdir(options.workDir, {mode: 0o700, owner: 'root', group: 'root'})
 
@@ -103,6 +116,8 @@ export function wazuhInstallStep(options: WazuhInstallOptions): Step {
         })
       }
 
+      // The assistant logs the summary, admin password included, to a file others can read.
+      if (await target.exists(INSTALL_LOG)) await target.chmod(INSTALL_LOG, 0o600)
       await saveWazuhPasswords(context, options)
       const facts = await readManagerFacts(target, wazuhDir)
       context.facts.set(WazuhInstallFacts.version, facts.version)
