@@ -90,8 +90,8 @@ export function mispDockerEnvStep(state: MispRunState): Step {
     const currentText = (await target.exists(paths.envFile)) ? await target.readText(paths.envFile) : undefined
     const baseText = currentText ?? ((await target.exists(templateFile)) ? await target.readText(templateFile) : undefined)
     const current = parseEnv(baseText ?? '')
-  // Template defaults such as "passphrase" are public words, so registering them would only mask ordinary text.
-  for (const [name, value] of current) if (isSecretEnvName(name) && !WEAK_DEFAULTS.has(value)) context.redactor.register(value, name.toLowerCase())
+    // Template defaults such as "passphrase" are public words, so registering them would only mask ordinary text.
+    for (const [name, value] of current) if (isSecretEnvName(name) && !WEAK_DEFAULTS.has(value)) context.redactor.register(value, name.toLowerCase())
 
     const wanted = desiredValues(state, current)
     for (const name of Object.keys(GENERATED)) context.redactor.register(wanted.get(name), name.toLowerCase())
