@@ -17,7 +17,8 @@ import {runValidators, wazuhValidators} from './validation.js'
  */
 export interface RollbackFile {
   applied: AppliedFile
-  action: 'restore' | 'remove' | 'metadata'
+  /** `none` when the file is already as before the apply (a run killed before writing it). */
+  action: 'restore' | 'remove' | 'metadata' | 'none'
   /** Content to put back; undefined for `remove`. */
   content: Buffer | undefined
   owner: string | undefined
@@ -55,7 +56,15 @@ async function planRollbackFile(target: Target, wazuhDir: string, applied: Appli
   assertManagedPath(wazuhDir, applied)
   const stat = await target.stat(applied.path)
   const current = stat?.type === 'file' ? await target.readFile(applied.path) : undefined
-  const conflict = current === undefined ? 'the file no longer exists' : sha256(current) === applied.sha256 ? undefined : 'the file changed after the apply'
+  const currentHash = current === undefined ? null : sha256(current)
+
+  // A run killed before it wrote this file leaves it as it was: nothing to restore.
+  const untouched = applied.created ? current === undefined : currentHash === applied.previousSha256 && applied.backup !== null
+  if (untouched) {
+    return {applied, action: 'none', content: undefined, owner: undefined, group: undefined, mode: undefined, conflict: undefined, change: {kind: 'file', summary: `leave ${applied.path} (as before the apply)`, path: applied.path}}
+  }
+
+  const conflict = current === undefined ? 'the file no longer exists' : currentHash === applied.sha256 ? undefined : 'the file changed after the apply'
 
   if (applied.created) {
     return {applied, action: 'remove', content: undefined, owner: undefined, group: undefined, mode: undefined, conflict, change: {kind: 'remove', summary: `remove ${applied.path} (created by the apply)`, path: applied.path, diff: unifiedDiff(applied.path, current, '', false, redactor)}}
@@ -131,6 +140,7 @@ export async function applyRollback(target: Target, wazuhDir: string, plan: Roll
   const removed: string[] = []
   for (const file of plan.files) {
     const filePath = file.applied.path
+    if (file.action === 'none') continue
     if (file.action === 'remove') {
       if (await target.exists(filePath)) await target.remove(filePath)
       removed.push(filePath)

@@ -2,19 +2,19 @@ import {createHash} from 'node:crypto'
 import path from 'node:path'
 
 import {ExitCode, MispwazuhError} from '../errors.js'
-import {applyFile, type FilePlan} from '../steps/file-change.js'
-import type {FileStat, Target} from '../target/target.js'
+import type {FilePlan} from '../steps/file-change.js'
+import {backupPathFor, type FileStat, type Target} from '../target/target.js'
 import type {RunLog} from '../ui/run-log.js'
 import {wazuhPaths} from './manager.js'
 import {compareValidation, locateProblem, runValidators, wazuhValidators, type ValidationFailure, type WazuhValidator} from './validation.js'
 import {parseWazuhXml} from './xml-text.js'
 
 /**
- * Applying several Wazuh files as one change: each file is backed up next to itself and
- * written atomically, then every file is checked (bytes as planned, structure) and Wazuh's own
- * validators run. If anything fails, every file of the apply is put back byte for byte with
- * its owner and mode, and a created file is removed. A successful apply is recorded in a
- * manifest on the target so that `mispwazuh wazuh rollback` can restore it later.
+ * Applying several Wazuh files as one change. The apply is first recorded in a manifest on the
+ * target, so that `mispwazuh wazuh rollback` can restore it later. Then each file is backed up
+ * next to itself and written atomically, every file is checked (bytes as planned, structure)
+ * and Wazuh's own validators run. If anything fails, every file of the apply is put back byte
+ * for byte with its owner and mode, a created file is removed, and the record is dropped.
  */
 export interface AppliedFile {
   path: string
@@ -24,6 +24,8 @@ export interface AppliedFile {
   created: boolean
   /** SHA-256 of the content the apply wrote. */
   sha256: string
+  /** SHA-256 of the content before the apply; null for a created file. */
+  previousSha256: string | null
   previous: {mode: number; owner: string; group: string} | null
 }
 
@@ -31,6 +33,8 @@ export interface ApplyRecord {
   id: string
   time: string
   command: string
+  /** `pending` from before the first write until validation passed; a killed run leaves it pending. */
+  status: 'pending' | 'applied'
   files: AppliedFile[]
   /** Validators that were not found on the target, so did not check this apply. */
   unvalidated: string[]
@@ -104,34 +108,38 @@ export async function applyWazuhFiles(target: Target, plans: readonly FilePlan[]
   const previous: PreviousState[] = []
   for (const plan of changed) previous.push({plan, stat: await target.stat(plan.desired.path), content: plan.current})
 
-  const applied: AppliedFile[] = []
-  let unvalidated: string[] = []
-  try {
-    for (const state of previous) {
-      const {plan} = state
-      const result = await applyFile(target, plan)
-      applied.push({
-        path: plan.desired.path,
-        backup: result?.backupPath ?? null,
-        created: plan.current === undefined,
-        sha256: sha256(plan.desired.content),
-        previous: state.stat ? {mode: state.stat.mode & 0o7777, owner: state.stat.owner, group: state.stat.group} : null,
-      })
-      options.log?.info(`wrote ${plan.desired.path}${result?.backupPath ? ` (backup ${result.backupPath})` : ''}`)
-    }
+  // The record goes into the manifest before any file changes, so a run killed halfway can
+  // still be rolled back: each file is then either as before, or written with its backup present.
+  const now = options.now ?? new Date()
+  const stateDir = wazuhPaths(options.wazuhDir).stateDir
+  const stateDirExisted = await target.exists(stateDir)
+  const manifestExisted = await target.exists(manifestPath(options.wazuhDir))
+  const record: ApplyRecord = {
+    id: now.toISOString().replaceAll(/[-:.]/g, ''),
+    time: now.toISOString(),
+    command: options.command,
+    status: 'pending',
+    files: previous.map((state) => appliedFileFor(state, now)),
+    unvalidated: [],
+  }
+  await updateManifest(target, options.wazuhDir, (manifest) => {
+    manifest.applies.push(record)
+  })
 
+  try {
+    for (const [index, state] of previous.entries()) await writePlannedFile(target, state, record.files[index] as AppliedFile, options.log)
     await checkWrittenFiles(target, changed)
 
     const after = await runValidators(target, validators)
-    unvalidated = after.filter((run) => !run.available).map((run) => run.validator.argv[0] as string)
+    record.unvalidated = after.filter((run) => !run.available).map((run) => run.validator.argv[0] as string)
     const failures = compareValidation(before, after)
-    if (failures.length > 0) {
-      throw new ValidationRejected(failures)
-    }
+    if (failures.length > 0) throw new ValidationRejected(failures)
   } catch (error) {
     options.log?.error(`apply failed, restoring ${previous.length} file(s): ${(error as Error).message}`)
     const restored = await restoreFiles(target, previous)
-    await removeBackups(target, applied)
+    await removeBackups(target, record.files)
+    await dropRecord(target, options.wazuhDir, record.id, {manifestExisted, stateDirExisted})
+
     if (error instanceof ValidationRejected) {
       const details = error.failures.flatMap((failure) => failure.problems.map((line) => `  ${failure.validator}: ${locateProblem(line)}`))
       throw new WazuhValidationError(`Wazuh rejected the new configuration:\n${details.join('\n')}`, error.failures, restored)
@@ -145,10 +153,44 @@ export async function applyWazuhFiles(target: Target, plans: readonly FilePlan[]
     })
   }
 
-  const now = options.now ?? new Date()
-  const record: ApplyRecord = {id: now.toISOString().replaceAll(/[-:.]/g, ''), time: now.toISOString(), command: options.command, files: applied, unvalidated}
-  await recordApply(target, options.wazuhDir, record)
+  record.status = 'applied'
+  await updateManifest(target, options.wazuhDir, (manifest) => {
+    const entry = manifest.applies.find((candidate) => candidate.id === record.id)
+    if (entry) Object.assign(entry, record)
+    else manifest.applies.push(record)
+  })
   return record
+}
+
+function appliedFileFor(state: PreviousState, now: Date): AppliedFile {
+  const {plan, stat, content} = state
+  return {
+    path: plan.desired.path,
+    backup: content !== undefined && plan.contentChanged ? backupPathFor(plan.desired.path, now) : null,
+    created: content === undefined,
+    sha256: sha256(plan.desired.content),
+    previousSha256: content === undefined ? null : sha256(content),
+    previous: stat ? {mode: stat.mode & 0o7777, owner: stat.owner, group: stat.group} : null,
+  }
+}
+
+/** Writes the backup (a copy of the old content with the old owner and mode), then the file itself, atomically. */
+async function writePlannedFile(target: Target, state: PreviousState, applied: AppliedFile, log: RunLog | undefined): Promise<void> {
+  const {plan} = state
+  const {owner, group, mode} = plan.desired
+  if (applied.backup !== null && state.content !== undefined) {
+    const old = applied.previous
+    await target.writeFile(applied.backup, state.content, old ? {mode: old.mode, owner: old.owner, group: old.group} : {})
+  }
+
+  if (plan.contentChanged) {
+    await target.writeFile(plan.desired.path, plan.desired.content, {mode, owner, group})
+  } else {
+    await target.chown(plan.desired.path, owner, group)
+    await target.chmod(plan.desired.path, mode)
+  }
+
+  log?.info(`wrote ${plan.desired.path}${applied.backup ? ` (backup ${applied.backup})` : ''}`)
 }
 
 /** Raises an error unless each written file contains exactly the planned bytes, parses as a Wazuh file and has the planned owner and mode. */
@@ -235,9 +277,23 @@ export async function writeManifest(target: Target, wazuhDir: string, manifest: 
   await target.writeFile(manifestPath(wazuhDir), `${JSON.stringify(manifest, null, 2)}\n`, {mode: 0o600, owner: 'root', group: 'root'})
 }
 
-async function recordApply(target: Target, wazuhDir: string, record: ApplyRecord): Promise<void> {
+/** Removes a failed apply's record; the manifest and its directory go too when this apply created them. */
+async function dropRecord(target: Target, wazuhDir: string, id: string, existed: {manifestExisted: boolean; stateDirExisted: boolean}): Promise<void> {
   const manifest = await readManifest(target, wazuhDir)
-  manifest.applies.push(record)
+  manifest.applies = manifest.applies.filter((entry) => entry.id !== id)
+  if (manifest.applies.length > 0 || existed.manifestExisted) {
+    await writeManifest(target, wazuhDir, manifest)
+    return
+  }
+
+  await target.remove(manifestPath(wazuhDir))
+  if (!existed.stateDirExisted) await target.exec(['rmdir', '--', wazuhPaths(wazuhDir).stateDir], {allowExitCodes: 'any'})
+}
+
+/** Reads the manifest, lets `change` edit it, keeps the last MANIFEST_HISTORY records and writes it back. */
+export async function updateManifest(target: Target, wazuhDir: string, change: (manifest: ApplyManifest) => void): Promise<void> {
+  const manifest = await readManifest(target, wazuhDir)
+  change(manifest)
   manifest.applies = manifest.applies.slice(-MANIFEST_HISTORY)
   await writeManifest(target, wazuhDir, manifest)
 }

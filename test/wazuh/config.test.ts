@@ -1,4 +1,4 @@
-import {readFileSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -476,7 +476,7 @@ describe('validation', () => {
     expect((error as Error).message).toMatch(/All 3 file\(s\) of this apply were restored/)
     expect(tree.snapshot()).toEqual(before2)
     expect(before2.size).toBe(before.size + 2)
-    expect((await readManifest(target, tree.dir)).applies).toEqual([])
+    expect(existsSync(tree.file('etc/mispwazuh'))).toBe(false)
   })
 
   it('new warning fails with exit 0', async () => {
@@ -520,6 +520,28 @@ describe('rollback', () => {
     expect(tree.read('etc/rules/local_rules.xml')).toContain('later edit')
     await applyRollback(target, tree.dir, plan, {force: true})
     expect(tree.read('etc/rules/local_rules.xml')).toBe(readFileSync('test/fixtures/wazuh/rules/local_rules.xml', 'utf8'))
+  })
+
+  it('restores a run killed halfway', async () => {
+    const before = tree.snapshot()
+    await configure()
+    const manifest = await readManifest(target, tree.dir)
+    expect(manifest.applies[0]?.status).toBe('applied')
+
+    // As if the run died after writing ossec.conf: local_rules.xml still old, misp.xml absent.
+    manifest.applies[0]!.status = 'pending'
+    writeFileSync(tree.file('etc/mispwazuh/config-applies.json'), JSON.stringify(manifest))
+    writeFileSync(tree.file('etc/rules/local_rules.xml'), before.get('etc/rules/local_rules.xml')!.content)
+    const localBackup = manifest.applies[0]!.files[1]!.backup!
+    const {rmSync} = await import('node:fs')
+    rmSync(localBackup)
+    rmSync(tree.file('etc/rules/misp.xml'))
+
+    const plan = await planRollback(target, tree.dir)
+    expect(plan.files.map((file) => file.action)).toEqual(['restore', 'none', 'none'])
+    expect(plan.conflicts).toEqual([])
+    await applyRollback(target, tree.dir, plan)
+    expect(tree.snapshot().get('etc/ossec.conf')).toEqual(before.get('etc/ossec.conf'))
   })
 
   it('rejects a manifest path outside the tree', async () => {

@@ -54,7 +54,7 @@ restart.`
       target: target.name,
       dryRun,
       apply: {id: plan.record.id, time: plan.record.time, command: plan.record.command},
-      changes: plan.files.map((file) => ({summary: file.change.summary, diff: file.change.diff})),
+      changes: plan.files.filter((file) => file.action !== 'none').map((file) => ({summary: file.change.summary, diff: file.change.diff})),
       conflicts: plan.conflicts,
       result: result ? {restored: result.restored, removed: result.removed, validationProblems: result.validationProblems} : undefined,
     }
