@@ -359,3 +359,27 @@ describe('MISP part on the test server', () => {
     expect(leaks).toEqual(['control in /var/tmp/scan-control'])
   }, 120_000)
 })
+
+describe('MISP part after a port change', () => {
+  it('moves MISP and rewrites what names the URL', async () => {
+    const oldPort = httpsPort
+    httpsPort = await freePort()
+    const records = await runSteps(steps(), context(false))
+    const changed = records.filter((record) => record.check.status === 'change').map((record) => record.id)
+
+    expect(changed).toEqual(['misp.env', 'misp.start', 'misp.refresh-job', 'misp.credentials'])
+    for (const record of records) if (record.after) expect(`${record.id}: ${record.after.status}`).toBe(`${record.id}: ok`)
+    expect(standin.starts.at(-1)!.port).toBe(httpsPort)
+    expect(standin.starts.at(-1)!.port).not.toBe(oldPort)
+    expect(parseEnv(await server().readFile('/opt/misp-docker/.env')).get('BASE_URL')).toBe(`https://127.0.0.1:${httpsPort}`)
+    expect(await server().readFile('/usr/local/sbin/mispwazuh-misp-refresh')).toContain(`url='https://127.0.0.1:${httpsPort}'`)
+
+    const backups = ['/opt/misp-docker', '/etc/mispwazuh'].flatMap((directory) =>
+      fs.readdirSync(server().pathOnHost(directory)).filter((name) => name.includes('.mispwazuh-')).map((name) => path.join(server().pathOnHost(directory), name)))
+    expect(backups.map((file) => path.basename(file).split('.mispwazuh-')[0]).sort()).toEqual(['.env', 'misp-credentials'])
+    for (const file of backups) expect(fs.statSync(file).mode & 0o077).toBe(0)
+
+    const again = await runSteps(steps(), context(false))
+    for (const record of again) expect(`${record.id}: ${record.check.status}`).toBe(`${record.id}: ok`)
+  })
+})
