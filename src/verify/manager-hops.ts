@@ -1,6 +1,6 @@
 import path from 'node:path/posix'
 
-import {readTemplate} from '../templates.js'
+import {integrationScript} from '../steps/integration-install.js'
 import {INTEGRATION_NAME, integrationGroups, SELFTEST_GROUP} from '../wazuh/integration-groups.js'
 import {supportsIntegrationTimeout, wazuhPaths} from '../wazuh/manager.js'
 import {readIntegrationBlocks, type IntegrationBlock} from '../wazuh/ossec-conf.js'
@@ -162,7 +162,7 @@ export async function checkIntegrationScript(context: VerifyContext, facts: Veri
   }
 
   const notes: string[] = []
-  if (!bytes.equals(Buffer.from(readTemplate('integrations', 'custom-misp.py'), 'utf8'))) notes.push(`${script} differs from the script this mispwazuh version installs (edited by hand, or installed by another version).`)
+  if (!bytes.equals(Buffer.from(integrationScript(facts.wazuhDir), 'utf8'))) notes.push(`${script} differs from the script this mispwazuh version installs (edited by hand, or installed by another version).`)
 
   if (problems.length > 0) return fail(`${script}: ${problems.join('; ')}.`, fixes.length > 0 ? `${fixes.join(' ; ')} (or ${SETUP_AGAIN.toLowerCase()})` : `Reinstall the script: ${SETUP_AGAIN.toLowerCase()}`, notes)
   return pass(`${script} is ${ownership}, not writable by wazuh, has LF line endings, and ${interpreter} compiles it as user wazuh.`, notes)
