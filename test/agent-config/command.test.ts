@@ -44,6 +44,23 @@ describe('agent-config command', () => {
     expect(result.stderr).toContain('Warning: No Wazuh manager was read')
   })
 
+  it('prints the same script as --out writes', async () => {
+    const directory = temporaryDirectory()
+    const passwordFile = path.join(directory, 'password')
+    writeFileSync(passwordFile, 'enrol-password-1\n', {mode: 0o600})
+    const out = path.join(directory, 'out')
+    const flags = [...FLAGS, '--group', 'windows', '--registration-password-file', passwordFile]
+
+    const printed = await runCli(['agent-config', ...flags, '--format', 'ps1', '--out', out])
+    expect(printed.exitCode, printed.stderr).toBe(0)
+    const written = readFileSync(path.join(out, 'install-wazuh-agent.ps1')).subarray(3).toString('utf8').replaceAll('\r\n', '\n')
+    expect(`${printed.stdout}\n`).toBe(written)
+    expect(written).toContain('$authdPass = (Get-Content -LiteralPath $sourceFile -Raw)')
+
+    const json = await runCli(['agent-config', ...flags, '--format', 'json'])
+    expect((JSON.parse(json.stdout) as {snippets: {installScript: string}}).snippets.installScript).toBe(written)
+  })
+
   it('prints the localfile block with --format xml', async () => {
     const result = await runCli(['agent-config', ...FLAGS, '--format', 'xml'])
     expect(result.exitCode, result.stderr).toBe(0)

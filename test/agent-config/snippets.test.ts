@@ -2,6 +2,7 @@ import {readdirSync, readFileSync} from 'node:fs'
 
 import {describe, expect, it} from 'vitest'
 
+import {Redactor} from '../../src/ui/redact.js'
 import {parsePsSingleQuoted} from '../../src/windows/powershell.js'
 import {agentMsiUrl, buildWindowsSnippets, msiProperty, type WindowsSnippetInput} from '../../src/windows/snippets.js'
 import {shippedSysmonConfig} from '../../src/windows/sysmon-config.js'
@@ -157,6 +158,18 @@ describe('buildWindowsSnippets', () => {
     const {installScript} = buildWindowsSnippets({...BASE, ...ODD, registrationPasswordRequired: true})
     const doubles = new Set(lexPowerShell(installScript).filter((segment) => segment.kind === 'double').map((segment) => segment.text))
     expect([...doubles].sort()).toEqual([`"'"`, `"Name='"`, '"`n"', '"`r`n"'])
+  })
+
+  it('survives the output redactor unchanged', () => {
+    // The CLI prints through a redactor that masks `password = value` patterns, so no line of a
+    // script may look like a secret assignment.
+    const redactor = new Redactor()
+    for (const input of [BASE, {...BASE, ...ODD, registrationPasswordRequired: true}]) {
+      const snippets = buildWindowsSnippets(input)
+      for (const script of [snippets.installScript, snippets.agentInstall, snippets.sysmonInstall, snippets.localfileInstall, snippets.localfileXml]) {
+        expect(redactor.redact(script)).toBe(script)
+      }
+    }
   })
 
   it('rejects a value with a line break', () => {
