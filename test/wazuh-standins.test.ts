@@ -115,7 +115,8 @@ function integrationBlock(group: string, extra = ''): string {
   ].join('\n')
 }
 
-describe('Wazuh stand-ins', () => {
+// Each test restarts the manager stand-in at least once; on a loaded 2-core machine that takes seconds.
+describe('Wazuh stand-ins', {timeout: 180_000}, () => {
   let apiPort = 0
   let dashboardPort = 0
   let stockConf = ''
@@ -254,8 +255,10 @@ describe('Wazuh stand-ins', () => {
     const before = (await readAlerts(server)).length
     await sendQueueMessage(server, '1:elsewhere:{"mispwazuh":{"selftest":"x.example.org"}}')
     await sendQueueMessage(server, '1:mispwazuh-low:{"mispwazuh":{"selftest":"low.example.org"}}')
-    await sleep(800)
-    expect((await readAlerts(server)).length).toBe(before)
+    // The manager handles events in order, so once this marker alerts the two above are done.
+    await sendQueueMessage(server, '1:mispwazuh-selftest:{"mispwazuh":{"selftest":"marker-1.example.org"}}')
+    await waitForAlert(server, (alert) => JSON.stringify(alert.data ?? {}).includes('marker-1.example.org'))
+    expect((await readAlerts(server)).length).toBe(before + 1)
   })
 
   it('wazuh-logtest shows the matched rule', async () => {
@@ -273,7 +276,8 @@ describe('Wazuh stand-ins', () => {
   it('Sysmon event 22 alerts only once raised', async () => {
     const server = getServer()
     await sendQueueMessage(server, sysmonDnsQueryMessage({queryName: 'stock-level.example.org'}))
-    await sleep(800)
+    await sendQueueMessage(server, '1:mispwazuh-selftest:{"mispwazuh":{"selftest":"marker-2.example.org"}}')
+    await waitForAlert(server, (alert) => JSON.stringify(alert.data ?? {}).includes('marker-2.example.org'))
     expect((await readAlerts(server)).some((alert) => alert.rule.id === '61650')).toBe(false)
 
     const raise = `
@@ -474,7 +478,7 @@ describe('Wazuh stand-ins', () => {
   })
 })
 
-describe('Wazuh server API stand-in', () => {
+describe('Wazuh server API stand-in', {timeout: 180_000}, () => {
   const getApiServer = useTestServer()
   let apiPort = 0
   let token = ''

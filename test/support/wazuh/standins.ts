@@ -162,7 +162,7 @@ export async function readAlerts(server: TestServer): Promise<WazuhAlert[]> {
 }
 
 /** Polls alerts.json until an alert satisfies `predicate`, or throws after `timeoutMs` listing what was seen. */
-export async function waitForAlert(server: TestServer, predicate: (alert: WazuhAlert) => boolean, timeoutMs = 10_000): Promise<WazuhAlert> {
+export async function waitForAlert(server: TestServer, predicate: (alert: WazuhAlert) => boolean, timeoutMs = 30_000): Promise<WazuhAlert> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const alerts = await readAlerts(server)

@@ -74,7 +74,7 @@ def start(unit: str) -> int:
         process = subprocess.Popen([sys.executable, "-m", "wazuh_standin.dashboard"], cwd=LIBRARY,
                                    env={"PYTHONPATH": LIBRARY, "PATH": "/usr/bin:/bin"}, start_new_session=True,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
+        deadline = time.time() + 60
         while time.time() < deadline:
             if process.poll() is not None:
                 return 1

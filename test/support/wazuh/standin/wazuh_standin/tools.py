@@ -20,6 +20,8 @@ DAEMONS = [
     "wazuh-agentlessd", "wazuh-integratord", "wazuh-dbd", "wazuh-csyslogd", "wazuh-apid",
 ]
 LIBRARY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START_TIMEOUT_SECONDS = 90
+STOP_TIMEOUT_SECONDS = 30
 
 
 def emit(tag: str, level: str, message: str) -> None:
@@ -124,7 +126,8 @@ def control_start(version: str) -> int:
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": LIBRARY, "LANG": "C.UTF-8"},
         )
 
-    deadline = time.time() + 15
+    # The real script waits 10 s per daemon; a loaded test machine needs more for Python to start.
+    deadline = time.time() + START_TIMEOUT_SECONDS
     while time.time() < deadline:
         if process.poll() is not None:
             print("wazuh-analysisd did not start correctly.")
@@ -150,7 +153,7 @@ def control_stop(version: str) -> int:
         print(f"Killing {daemon}..." if pid_of(daemon) else f"{daemon} not running...")
     if pid:
         os.kill(pid, signal.SIGTERM)
-        deadline = time.time() + 10
+        deadline = time.time() + STOP_TIMEOUT_SECONDS
         while time.time() < deadline:
             try:
                 os.kill(pid, 0)
