@@ -64,7 +64,9 @@ async function planRollbackFile(target: Target, wazuhDir: string, applied: Appli
     return {applied, action: 'none', content: undefined, owner: undefined, group: undefined, mode: undefined, conflict: undefined, change: {kind: 'file', summary: `leave ${applied.path} (as before the apply)`, path: applied.path}}
   }
 
-  const conflict = current === undefined ? 'the file no longer exists' : currentHash === applied.sha256 ? undefined : 'the file changed after the apply'
+  let conflict: string | undefined
+  if (current === undefined) conflict = 'the file no longer exists'
+  else if (currentHash !== applied.sha256) conflict = 'the file changed after the apply'
 
   if (applied.created) {
     return {applied, action: 'remove', content: undefined, owner: undefined, group: undefined, mode: undefined, conflict, change: {kind: 'remove', summary: `remove ${applied.path} (created by the apply)`, path: applied.path, diff: unifiedDiff(applied.path, current, '', false, redactor)}}

@@ -180,17 +180,16 @@ export function editRuleFile(file: string, current: string | undefined, adopted:
     notes.push(`takes over ${rule.overwrite ? `the hand-made overwrite of rule ${rule.id}` : `hand-made rule ${rule.id}`} at line ${lineNumberAt(text, rule.element.start)}`)
   }
 
-  if (regionId !== undefined && regionBody !== undefined) {
-    const region = findManagedRegions(text, file).find((candidate) => candidate.id === regionId)
-    const rendered = renderManagedRegion(regionId, regionBody, region?.indent ?? '', indentUnit, eol)
-    if (region) {
-      edits.push(replaceRegionEdit(region, rendered))
-    } else {
-      const needsNewline = text !== '' && !text.endsWith('\n')
-      const needsBlankLine = text.trim() !== '' && !/\n[ \t]*\r?\n$/.test(needsNewline ? `${text}${eol}` : text)
-      edits.push({start: text.length, end: text.length, replacement: `${needsNewline ? eol : ''}${needsBlankLine ? eol : ''}${rendered}`})
-    }
-  }
+  // The removals come first, so the region is placed on the text that remains.
+  const remaining = applyEdits(text, edits)
+  if (regionId === undefined || regionBody === undefined) return {text: remaining, notes}
 
-  return {text: applyEdits(text, edits), notes}
+  const region = findManagedRegions(remaining, file).find((candidate) => candidate.id === regionId)
+  const rendered = renderManagedRegion(regionId, regionBody, region?.indent ?? '', indentUnit, eol)
+  if (region) return {text: applyEdits(remaining, [replaceRegionEdit(region, rendered)]), notes}
+
+  const needsNewline = remaining !== '' && !remaining.endsWith('\n')
+  const withNewline = needsNewline ? `${remaining}${eol}` : remaining
+  const needsBlankLine = remaining.trim() !== '' && !/\n[ \t]*\r?\n$/.test(withNewline)
+  return {text: `${withNewline}${needsBlankLine ? eol : ''}${rendered}`, notes}
 }

@@ -197,8 +197,8 @@ async function writePlannedFile(target: Target, state: PreviousState, applied: A
 async function checkWrittenFiles(target: Target, plans: readonly FilePlan[]): Promise<void> {
   for (const plan of plans) {
     const written = await target.readFile(plan.desired.path)
-    const wanted = typeof plan.desired.content === 'string' ? Buffer.from(plan.desired.content) : plan.desired.content
-    if (!written.equals(wanted)) throw new Error(`${plan.desired.path} does not hold the planned content after writing`)
+    const expected = typeof plan.desired.content === 'string' ? Buffer.from(plan.desired.content) : plan.desired.content
+    if (!written.equals(expected)) throw new Error(`${plan.desired.path} does not hold the planned content after writing`)
     parseWazuhXml(written.toString('utf8'), plan.desired.path)
 
     const stat = await target.stat(plan.desired.path)

@@ -385,6 +385,22 @@ describe('hand-edited files', () => {
     expect((await planWazuhConfig(target, options())).changes).toEqual([])
   })
 
+  it('takes over a pasted misp.xml', async () => {
+    const pasted = '<group name="misp,">\n  <rule id="100620" level="10">\n    <field name="integration">misp</field>\n    <description>MISP Events</description>\n    <options>no_full_log</options>\n  </rule>\n  <rule id="100621" level="5">\n    <if_sid>100620</if_sid>\n    <field name="misp.error">\\.+</field>\n    <description>MISP - Error connecting to API</description>\n    <options>no_full_log</options>\n    <group>misp_error,</group>\n  </rule>\n  <rule id="100622" level="12">\n    <field name="misp.category">\\.+</field>\n    <description>MISP - IoC found in Threat Intel - Category: $(misp.category), Attribute: $(misp.value)</description>\n    <options>no_full_log</options>\n    <group>misp_alert,</group>\n  </rule>\n</group>\n'
+    tree.write('etc/rules/misp.xml', pasted)
+    const plan = await planWazuhConfig(target, options())
+    const summary = plan.changes.find((change) => change.path?.endsWith('misp.xml'))?.summary ?? ''
+    expect(summary).toMatch(/^update .*misp\.xml and set wazuh:wazuh 0660 \(now root:root 0644\): takes over hand-made rule 100620 at line 2; takes over hand-made rule 100621 at line 7; takes over hand-made rule 100622 at line 14$/)
+    await applyWazuhFiles(target, plan.files, {wazuhDir: tree.dir, command: 'test'})
+
+    const misp = ruleFile('etc/rules/misp.xml')
+    expect(misp.text.startsWith('<!-- mispwazuh:begin misp-rules')).toBe(true)
+    expect(misp.rules.every((rule) => rule.managed)).toBe(true)
+    expect(misp.rules.map((rule) => rule.id)).toEqual([100_610, 100_611, 100_612, 100_613, 100_614])
+    expect(ownerOf('etc/rules/misp.xml').mode).toBe(0o660)
+    expect((await planWazuhConfig(target, options())).changes).toEqual([])
+  })
+
   it('leaves an unrelated rule with a guide ID', async () => {
     const rule = '\n<group name="local,">\n  <rule id="100502" level="3">\n    <if_sid>100001</if_sid>\n    <description>ssh from the office</description>\n  </rule>\n</group>\n'
     tree.write('etc/rules/local_rules.xml', tree.read('etc/rules/local_rules.xml') + rule)
