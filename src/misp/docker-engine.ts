@@ -10,6 +10,9 @@ export const MIN_DOCKER_COMPOSE = '2.17.0'
 export const CONFLICTING_PACKAGES = ['docker.io', 'docker-doc', 'docker-compose', 'docker-compose-v2', 'podman-docker', 'containerd', 'runc']
 export const DOCKER_PACKAGES = ['docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin', 'docker-compose-plugin']
 
+/** Base of Docker's apt repositories; `<base>/<ubuntu|debian>/gpg` is the signing key. */
+export const DOCKER_REPOSITORY_URL = 'https://download.docker.com/linux'
+
 const KEYRING = '/etc/apt/keyrings/docker.asc'
 const SOURCES_FILE = '/etc/apt/sources.list.d/docker.list'
 const APT_ENV = {DEBIAN_FRONTEND: 'noninteractive'}
@@ -50,7 +53,9 @@ export function dockerIsSufficient(versions: DockerVersions): boolean {
  * Docker Engine with the Compose plugin, from Docker's apt repository (Debian and Ubuntu). A host
  * that already has Engine >= 25 and Compose >= 2.17 is left alone.
  */
-export function dockerEngineStep(): Step {
+export function dockerEngineStep(options: {repositoryUrl?: string} = {}): Step {
+  const repositoryUrl = (options.repositoryUrl ?? DOCKER_REPOSITORY_URL).replace(/\/+$/, '')
+
   return {
     id: 'misp.docker-engine',
     title: 'Docker Engine and Compose',
@@ -66,7 +71,7 @@ export function dockerEngineStep(): Step {
       return {
         status: 'change',
         reason: `${found}; misp-docker needs Engine >= 25 and Compose >= 2.17`,
-        changes: installChanges(os),
+        changes: installChanges(os, repositoryUrl),
       }
     },
 
@@ -82,10 +87,10 @@ export function dockerEngineStep(): Step {
       await target.exec(['apt-get', 'update'], {env: APT_ENV, timeoutMs: 600_000})
       await target.exec(['apt-get', 'install', '-y', 'ca-certificates', 'curl'], {env: APT_ENV, timeoutMs: 600_000})
       await target.exec(['install', '-m', '0755', '-d', '/etc/apt/keyrings'])
-      await target.exec(['curl', '-fsSL', `https://download.docker.com/linux/${os.id}/gpg`, '-o', KEYRING], {timeoutMs: 120_000})
+      await target.exec(['curl', '-fsSL', `${repositoryUrl}/${os.id}/gpg`, '-o', KEYRING], {timeoutMs: 120_000})
       await target.chmod(KEYRING, 0o644)
       const architecture = (await target.exec(['dpkg', '--print-architecture'])).stdout.trim()
-      await target.writeFile(SOURCES_FILE, sourcesLine(os, architecture), {mode: 0o644, owner: 'root', group: 'root'})
+      await target.writeFile(SOURCES_FILE, sourcesLine(os, architecture, repositoryUrl), {mode: 0o644, owner: 'root', group: 'root'})
 
       context.progress('installing Docker Engine')
       await target.exec(['apt-get', 'update'], {env: APT_ENV, timeoutMs: 600_000})
@@ -128,8 +133,8 @@ export async function readOsRelease(target: Target): Promise<OsRelease> {
   return {id, codename}
 }
 
-function sourcesLine(os: OsRelease, architecture: string): string {
-  return `deb [arch=${architecture} signed-by=${KEYRING}] https://download.docker.com/linux/${os.id} ${os.codename} stable\n`
+function sourcesLine(os: OsRelease, architecture: string, repositoryUrl: string): string {
+  return `deb [arch=${architecture} signed-by=${KEYRING}] ${repositoryUrl}/${os.id} ${os.codename} stable\n`
 }
 
 async function installedPackages(target: Target, names: readonly string[]): Promise<string[]> {
@@ -140,10 +145,10 @@ async function installedPackages(target: Target, names: readonly string[]): Prom
   })
 }
 
-function installChanges(os: OsRelease): Change[] {
+function installChanges(os: OsRelease, repositoryUrl: string): Change[] {
   return [
     {kind: 'command', summary: `remove conflicting packages (those installed of ${CONFLICTING_PACKAGES.join(', ')})`, argv: [['apt-get', 'remove', '-y', '...']]},
-    {kind: 'command', summary: `add Docker's apt repository for ${os.id} ${os.codename} with its signing key ${KEYRING}`, argv: [['curl', '-fsSL', `https://download.docker.com/linux/${os.id}/gpg`, '-o', KEYRING]]},
+    {kind: 'command', summary: `add Docker's apt repository for ${os.id} ${os.codename} with its signing key ${KEYRING}`, argv: [['curl', '-fsSL', `${repositoryUrl}/${os.id}/gpg`, '-o', KEYRING]]},
     {kind: 'file', summary: `create ${SOURCES_FILE}`, path: SOURCES_FILE},
     {kind: 'command', summary: `install ${DOCKER_PACKAGES.join(', ')}`, argv: [['apt-get', 'install', '-y', ...DOCKER_PACKAGES]]},
     {kind: 'command', summary: 'enable and start the docker service', argv: [['systemctl', 'enable', '--now', 'docker']]},

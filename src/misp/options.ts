@@ -13,6 +13,9 @@ export interface MispOptions {
   /** `install`: Docker, misp-docker, TLS and start on the target. `existing`: use the MISP at `existingUrl`. */
   mode: 'install' | 'existing'
 
+  /** Base URL of Docker's apt repositories (https://download.docker.com/linux). */
+  dockerRepositoryUrl?: string
+
   /** Directory for misp-docker's checkout. */
   installDir: string
   repositoryUrl: string

@@ -34,7 +34,7 @@ export function mispSteps(input: MispOptionsInput | MispOptions, extra: MispStep
   if (options.mode === 'existing') extra.redactor?.register(options.existingAdminKey, 'misp-admin-key')
 
   const install = options.mode === 'install'
-    ? [dockerEngineStep(), mispDockerSourceStep(state), mispTlsStep(state), mispDockerEnvStep(state), mispAdminKeyFileStep(state), mispStartStep(state, extra)]
+    ? [dockerEngineStep({repositoryUrl: options.dockerRepositoryUrl}), mispDockerSourceStep(state), mispTlsStep(state), mispDockerEnvStep(state), mispAdminKeyFileStep(state), mispStartStep(state, extra)]
     : [mispExistingTrustStep(state), mispAdminKeyFileStep(state)]
 
   const steps = [...install, mispFeedsStep(state), mispWarninglistsStep(state), mispWazuhUserStep(state), mispRefreshJobStep(state), mispCredentialsStep(state)]
