@@ -2,7 +2,7 @@ import {BaseCommand, CONNECTION_SETTINGS, settingFlags} from '../cli/base-comman
 import {ExitCode} from '../errors.js'
 import {formatHostSpec} from '../settings/host.js'
 import {runAgentConfig, type AgentConfigResult} from '../windows/agent-config.js'
-import {renderAgentConfigText} from '../windows/render.js'
+import {renderAgentConfigText, renderPush} from '../windows/render.js'
 
 const SETTINGS = [
   ...CONNECTION_SETTINGS,
@@ -78,8 +78,12 @@ pending).`
     log.info(`agent-config for ${values.host ? formatHostSpec(values.host) : 'flags only'}: ${result.files.length} files written`)
     const format = values.format ?? 'text'
     this.print(renderOutput(result, format))
-    // The ps1 and xml outputs are meant for redirection into a file: warnings go to stderr.
-    if (format === 'ps1' || format === 'xml') for (const warning of result.warnings) this.progress(`Warning: ${warning}`)
+    // The ps1 and xml outputs are meant for redirection into a file: the push report and the
+    // warnings go to stderr.
+    if (format === 'ps1' || format === 'xml') {
+      if (result.push) this.progress(renderPush(result.push, result.group ?? '').join('\n'))
+      for (const warning of result.warnings) this.progress(`Warning: ${warning}`)
+    }
     if (result.push?.dryRun && result.push.steps.some((step) => step.status === 'pending')) process.exitCode = ExitCode.changesPending
     return result
   }

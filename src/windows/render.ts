@@ -56,7 +56,8 @@ function describePassword(result: AgentConfigResult): string {
 
 const STATUS_LABEL: Record<StepResult['status'], string> = {ok: 'ok', changed: 'changed', pending: 'would change', skipped: 'skipped', failed: 'FAILED'}
 
-function renderPush(push: NonNullable<AgentConfigResult['push']>, group: string): string[] {
+/** Renders the --push report: each step with its status and changes (diffs in a dry run), then the group's agents. */
+export function renderPush(push: NonNullable<AgentConfigResult['push']>, group: string): string[] {
   const lines = [push.dryRun ? `Dry run: changes for the agent group ${group} (nothing was written)` : `Agent group ${group}`]
   for (const step of push.steps) {
     lines.push(`  ${STATUS_LABEL[step.status].padEnd(12)} ${step.title}: ${step.reason}`)

@@ -146,6 +146,16 @@ describe('agent-config on a manager', () => {
     expect(dryRun.exitCode, dryRun.stdout).toBe(0)
   })
 
+  it('reports the push on stderr with --format ps1', async () => {
+    const server = getServer()
+    const result = await agentConfig(server, ['--push', '--group', 'windows', '--format', 'ps1'])
+    expect(result.exitCode, result.stderr).toBe(0)
+    expect(result.stdout.startsWith("# Installs the Wazuh agent for the manager '127.0.0.1'")).toBe(true)
+    expect(result.stdout).not.toContain('Agents in windows')
+    expect(result.stderr).toContain('Agents in windows (2): 001 WIN-01, 002 WIN-02')
+    expect(result.stdout).toContain("# The agent group 'windows' delivers the <localfile>")
+  })
+
   it('keeps an existing agent.conf byte for byte around the new block', async () => {
     const server = getServer()
     const original = [
