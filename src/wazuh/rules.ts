@@ -97,22 +97,32 @@ function readRule(file: string, text: string, element: XmlElement, regions: read
 
 const RULE_TAG = /<rule\s[^>]*?\bid\s*=\s*["'](\d+)["'][^>]*>/g
 const GROUP_TEXT = /<group(?:\s+name\s*=\s*["']([^"']*)["'])?\s*>([^<]*)/g
+const GROUP_NAME_TAG = /<group\s+name\s*=\s*["']([^"']*)["']\s*>/g
 
-/** Reads rule IDs, levels and group names from a file the XML parser rejects. */
+/**
+ * Reads rule IDs, levels and groups from a file the XML parser rejects. A rule's groups are
+ * those of the last `<group name>` opened before it plus the `<group>` elements up to its
+ * `</rule>`; comments are not skipped, so this is an approximation.
+ */
 function scanRuleFile(file: string, text: string, regions: ManagedRegion[], parseError: MalformedWazuhFileError): RuleFile {
+  const groupTags = [...text.matchAll(GROUP_NAME_TAG)]
   const rules: RuleDefinition[] = []
   for (const match of text.matchAll(RULE_TAG)) {
     const tag = match[0]
     const level = /\blevel\s*=\s*["'](\d+)["']/.exec(tag)?.[1]
+    const groupName = groupTags.filter((group) => group.index < match.index).at(-1)?.[1]
+    const close = text.indexOf('</rule>', match.index)
+    const body = text.slice(match.index + tag.length, close === -1 ? text.length : close)
+    const ownGroups = [...body.matchAll(/<group>([^<]*)<\/group>/g)].flatMap((group) => splitGroups(group[1] ?? ''))
     rules.push({
       id: Number(match[1]),
       level: level === undefined ? undefined : Number(level),
       overwrite: /\boverwrite\s*=\s*["']yes["']/.test(tag),
       file,
       line: lineNumberAt(text, match.index),
-      groups: [],
-      groupName: undefined,
-      ifSid: undefined,
+      groups: [...splitGroups(groupName ?? ''), ...ownGroups],
+      groupName,
+      ifSid: /<if_sid>([^<]*)<\/if_sid>/.exec(body)?.[1]?.trim(),
       fields: [],
       managed: insideRegion(regions, match.index) !== undefined,
       element: undefined,

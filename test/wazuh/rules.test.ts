@@ -58,6 +58,14 @@ describe('parseRuleFile', () => {
     expect(file.parseError).toBeDefined()
     expect(file.rules.map((rule) => [rule.id, rule.level])).toEqual([[5, 3]])
     expect([...file.groups]).toEqual(['a', 'b'])
+    expect(file.rules[0]?.groups).toEqual(['a', 'b'])
+  })
+
+  it('scans own groups and parent of a rejected file', () => {
+    const text = '<group name="sysmon,">\n  <rule id="7" level="12">\n    <if_sid>61603</if_sid>\n    <match>a < b</match>\n    <group>sysmon_eid1_detections,</group>\n  </rule>\n</group>\n'
+    const file = parseRuleFile('ruleset/rules/odd.xml', text, {strict: false})
+    expect(file.rules[0]?.groups).toEqual(['sysmon', 'sysmon_eid1_detections'])
+    expect(file.rules[0]?.ifSid).toBe('61603')
   })
 
   it('rejects a malformed user file', () => {
