@@ -183,6 +183,10 @@ export class VerifyFacts {
     }
   }
 
+  stat(file: string): Promise<FileStat | undefined> {
+    return this.context.target.stat(file)
+  }
+
   manager(): Promise<ManagerFacts> {
     return this.once('manager', () => readManagerFacts(this.context.target, this.wazuhDir))
   }

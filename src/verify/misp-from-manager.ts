@@ -44,6 +44,8 @@ try:
             request = "GET %s/servers/getVersion HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nUser-Agent: mispwazuh-verify\r\nConnection: close\r\n\r\n" % (url.path.rstrip("/"), url.netloc)
             tls.sendall(request.encode("ascii"))
             status = tls.recv(4096).split(b"\r\n", 1)[0].decode("latin-1")
+            if not status.startswith("HTTP/"):
+                answer(ok=False, kind="connect", error="the server closed the connection without an HTTP answer")
             answer(ok=True, status=status, tls=tls.version(), verified=verify, ca_file=ca_file, url="%s://%s%s" % (url.scheme, url.netloc, url.path))
 except ssl.SSLCertVerificationError as error:
     answer(ok=False, kind="tls", error=error.verify_message or str(error), ca_file=ca_file)

@@ -11,7 +11,7 @@ import {
   type MispCurrentUser,
 } from '../misp/client.js'
 import {CREDENTIALS_FILE, integrationConfigPath, type VerifyFacts} from './facts.js'
-import {fail, pass, skip, type HopOutcome, type VerifyContext} from './types.js'
+import {fail, octal, pass, skip, type HopOutcome, type VerifyContext} from './types.js'
 
 const SETUP_AGAIN = 'Run `mispwazuh setup` again with the same options: it rewrites what is missing or wrong.'
 
@@ -119,7 +119,7 @@ export async function checkWazuhKey(facts: VerifyFacts, reach: MispReach): Promi
   const client = await facts.client(key)
   if (!client.value) return fail(`${where} cannot be used: ${client.problem}.`, SETUP_AGAIN)
 
-  const notes: string[] = []
+  const notes: string[] = [...(await looseSecretFiles(facts))]
   const keyFile = await facts.wazuhKeyFile()
   if (keyFile.value !== undefined && keyFile.value !== key) notes.push(`${where} differs from the key in the Wazuh key file; the integration uses the one in its config.`)
 
@@ -222,4 +222,17 @@ async function lastRefresh(context: VerifyContext): Promise<string | undefined> 
   const result = await context.target.exec(['tail', '-n', '1', file], {allowExitCodes: 'any'})
   const stamp = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)/.exec(result.stdout.trim())?.[1]
   return stamp ? `at ${stamp}` : undefined
+}
+
+/** Notes for secret files that others than root may read; setup writes them root:root 0600. */
+async function looseSecretFiles(facts: VerifyFacts): Promise<string[]> {
+  const credentials = await facts.credentials()
+  const files = credentials.value ? [credentials.value.file, credentials.value.adminKeyFile, credentials.value.wazuhKeyFile] : []
+  const notes: string[] = []
+  for (const file of files) {
+    const stat = await facts.stat(file)
+    if (stat && ((stat.mode & 0o077) !== 0 || stat.owner !== 'root')) notes.push(`${file} holds a secret but is ${stat.owner}:${stat.group} ${octal(stat.mode)}; make it root-only: chown root:root ${file} && chmod 0600 ${file}.`)
+  }
+
+  return notes
 }

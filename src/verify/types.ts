@@ -54,7 +54,7 @@ export function skip(found: string): HopOutcome {
 
 /** Runs one hop, turning an unexpected exception into a failed hop, and times it. */
 export async function runHop(id: string, title: string, context: VerifyContext, check: () => Promise<HopOutcome>): Promise<HopResult> {
-  context.progress(`checking ${title.charAt(0).toLowerCase()}${title.slice(1)}`)
+  context.progress(`${id}: ${title}`)
   const started = Date.now()
   let outcome: HopOutcome
   try {

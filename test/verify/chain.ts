@@ -20,6 +20,7 @@ export const SCRIPT = '/var/ossec/integrations/custom-misp'
 export const CA_FILE = '/etc/mispwazuh/misp-ca.crt'
 /** The copy of the CA that setup gives the integration (root:wazuh 0640). */
 export const INTEGRATION_CA_FILE = '/var/ossec/etc/mispwazuh/misp-ca.crt'
+export const WAZUH_KEY_FILE = '/etc/mispwazuh/misp-wazuh.key'
 export const RULE_ID_BASE = 100_600
 
 export interface Chain {
@@ -63,7 +64,7 @@ export async function buildChain(server: TestServer): Promise<Chain> {
   const wazuhKey = (await server.readFile('/etc/mispwazuh/misp-wazuh.key')).trim()
 
   const pristine = new Map<string, {content: string; owner: string; group: string; mode: number}>()
-  for (const file of [SCRIPT, INTEGRATION_CONFIG, CA_FILE, INTEGRATION_CA_FILE, '/var/ossec/etc/ossec.conf', '/var/ossec/etc/rules/local_rules.xml', '/var/ossec/etc/rules/misp.xml']) {
+  for (const file of [SCRIPT, INTEGRATION_CONFIG, CA_FILE, INTEGRATION_CA_FILE, WAZUH_KEY_FILE, '/var/ossec/etc/ossec.conf', '/var/ossec/etc/rules/local_rules.xml', '/var/ossec/etc/rules/misp.xml']) {
     const [owner = 'root', group = 'root', mode = '644'] = (await run(server, ['stat', '-c', '%U %G %a', file])).trim().split(' ')
     pristine.set(file, {content: await server.readFile(file), owner, group, mode: Number.parseInt(mode, 8)})
   }

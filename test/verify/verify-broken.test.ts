@@ -6,7 +6,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {feedStateOf} from '../support/misp-double/routes/feeds.js'
 import {useTestServer} from '../support/test-server.js'
-import {buildChain, CA_FILE, expiredCopyOfCa, INTEGRATION_CA_FILE, INTEGRATION_CONFIG, RULE_ID_BASE, SCRIPT, type Chain, type VerifyJson} from './chain.js'
+import {buildChain, CA_FILE, expiredCopyOfCa, INTEGRATION_CA_FILE, INTEGRATION_CONFIG, RULE_ID_BASE, SCRIPT, WAZUH_KEY_FILE, type Chain, type VerifyJson} from './chain.js'
 
 const HOP_IDS = [
   'misp.reachable', 'misp.from-manager', 'misp.wazuh-key', 'misp.feeds', 'misp.warninglists',
@@ -225,5 +225,25 @@ describe('verify names the broken hop', () => {
     expect(hop(report, 'misp.feeds').fix).toMatch(/Enable feeds/)
     const others = HOP_IDS.filter((id) => id !== 'misp.feeds')
     expect(statuses(report, others)).toEqual(allPass(others))
+  }, 120_000)
+
+  it('stopped manager fails wazuh.manager and skips the alert canaries', async () => {
+    await chain.server.exec(['/var/ossec/bin/wazuh-control', 'stop'])
+
+    const {cli, report} = await chain.verify(['--canary-timeout', '5'])
+    expect(cli.exitCode).toBe(1)
+    expect(hop(report, 'wazuh.manager').status).toBe('fail')
+    expect(hop(report, 'wazuh.manager').found).toMatch(/wazuh-analysisd and wazuh-integratord are not running/)
+    expect(hop(report, 'wazuh.manager').fix).toMatch(/systemctl restart wazuh-manager/)
+    expect(statuses(report, ['canary.misp', 'canary.selftest', 'canary.sysmon', 'canary.cleanup'])).toEqual({'canary.misp': 'pass', 'canary.selftest': 'skip', 'canary.sysmon': 'skip', 'canary.cleanup': 'pass'})
+    expect(statuses(report, MISP_HOPS)).toEqual(allPass(MISP_HOPS))
+  }, 180_000)
+
+  it('Wazuh key file readable by others is noted', async () => {
+    await chain.server.exec(['chmod', '0644', WAZUH_KEY_FILE])
+
+    const {cli, report} = await chain.verify(['--no-canary'])
+    expect(cli.exitCode).toBe(0)
+    expect(hop(report, 'misp.wazuh-key').notes).toContain(`${WAZUH_KEY_FILE} holds a secret but is root:root 0644; make it root-only: chown root:root ${WAZUH_KEY_FILE} && chmod 0600 ${WAZUH_KEY_FILE}.`)
   }, 120_000)
 })
