@@ -130,6 +130,15 @@ describe('existing MISP', () => {
     expect(logs).not.toContain(wazuhKey)
   })
 
+  it('status without setup names the missing file', async () => {
+    const directory = newScratch()
+    const redactor = new Redactor()
+    const report = await mispStatus(new LocalTarget(), {configDir: path.join(directory, 'etc'), redactor, log: new RunLog(redactor, {command: 'status', disabled: true})})
+    expect(report.failed).toBe(1)
+    expect(report.items).toHaveLength(1)
+    expect(report.items[0]!.found).toContain(`${path.join(directory, 'etc/misp-credentials')} does not exist`)
+  })
+
   it('untrusted certificate names its fingerprint', async () => {
     const directory = newScratch()
     const redactor = new Redactor()
