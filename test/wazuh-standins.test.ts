@@ -476,6 +476,20 @@ describe('Wazuh stand-ins', {timeout: 180_000}, () => {
     expect(second.exitCode, second.stderr).toBe(0)
     expect(await server.readFile(alertsPath)).not.toBe('')
   })
+
+  it('installer -u removes everything', async () => {
+    const server = getServer()
+    const pidFile = (await server.exec(['sh', '-c', 'cat /var/ossec/var/run/wazuh-analysisd-*.pid'])).stdout.trim()
+    expect(pidFile).toMatch(/^\d+$/)
+    const result = await runWazuhInstaller(server, {args: ['-u']})
+    expect(result.exitCode, result.stdout).toBe(0)
+    expect(await server.exec(['test', '-e', '/var/ossec'])).toMatchObject({exitCode: 1})
+    expect(await server.exec(['test', '-e', '/etc/wazuh-dashboard'])).toMatchObject({exitCode: 1})
+    expect((await server.exec(['dpkg-query', '-W', 'wazuh-manager'])).exitCode).toBe(1)
+    expect((await server.exec(['systemctl', 'is-active', 'wazuh-manager'])).exitCode).toBe(3)
+    // The test server shares this machine's process IDs, so check the manager's own PID.
+    expect(await server.exec(['test', '-e', `/proc/${pidFile}`])).toMatchObject({exitCode: 1})
+  })
 })
 
 describe('Wazuh server API stand-in', {timeout: 180_000}, () => {

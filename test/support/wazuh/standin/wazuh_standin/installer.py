@@ -181,7 +181,7 @@ def unregister_packages() -> None:
             text = handle.read()
     except FileNotFoundError:
         return
-    stanzas = [stanza for stanza in text.split("\n\n") if stanza.strip()]
+    stanzas = [stanza.strip("\n") for stanza in text.split("\n\n") if stanza.strip()]
     remaining = [stanza for stanza in stanzas if not any(stanza.startswith(f"Package: {package}\n") for package in PACKAGES)]
     if len(remaining) != len(stanzas):
         with open(DPKG_STATUS, "w", encoding="utf-8") as handle:
