@@ -82,6 +82,11 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
     })
   }
 
+  const script = path.posix.join(paths.integrationsDir, INTEGRATION_NAME)
+  if ((await target.stat(script))?.type !== 'file') {
+    warnings.push(`${script} is not installed yet; integratord logs "File not found inside 'integrations'" for the ${INTEGRATION_NAME} block until it is (mispwazuh setup installs it).`)
+  }
+
   if (facts.version === undefined) warnings.push(`Could not read the Wazuh version from \`${paths.wazuhControl} info\`; the integration block leaves out <timeout> and <retries>, which Wazuh before 4.8 rejects.`)
 
   // ossec.conf and the ruleset it loads.

@@ -25,6 +25,7 @@ export function wazuhPaths(wazuhDir: string = DEFAULT_WAZUH_DIR) {
     analysisd: path.posix.join(wazuhDir, 'bin', 'wazuh-analysisd'),
     integratord: path.posix.join(wazuhDir, 'bin', 'wazuh-integratord'),
     stateDir: path.posix.join(wazuhDir, 'etc', 'mispwazuh'),
+    integrationsDir: path.posix.join(wazuhDir, 'integrations'),
   }
 }
 

@@ -1,4 +1,4 @@
-import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -154,6 +154,15 @@ describe('stock 4.12 tree', () => {
     expect(missing.some((warning) => warning.includes('sysmon_eid7_detections'))).toBe(true)
     expect(missing.some((warning) => warning.includes('sysmon_eid1_detections'))).toBe(false)
     expect(plan.warnings.some((warning) => warning.includes('below log_alert_level'))).toBe(false)
+  })
+
+  it('warns until the integration script exists', async () => {
+    const missing = await planWazuhConfig(target, options())
+    expect(missing.warnings.some((warning) => warning.includes(`${tree.file('integrations/custom-misp')} is not installed yet`))).toBe(true)
+    mkdirSync(tree.file('integrations'))
+    writeFileSync(tree.file('integrations/custom-misp'), '#!/var/ossec/framework/python/bin/python3\n', {mode: 0o750})
+    const installed = await planWazuhConfig(target, options())
+    expect(installed.warnings.some((warning) => warning.includes('is not installed yet'))).toBe(false)
   })
 
   it('warns when a stock group stays below log_alert_level', async () => {
