@@ -1,5 +1,6 @@
 import {readdirSync, readFileSync} from 'node:fs'
 
+import {XMLValidator} from 'fast-xml-parser'
 import {describe, expect, it} from 'vitest'
 
 import {Redactor} from '../../src/ui/redact.js'
@@ -138,6 +139,11 @@ describe('buildWindowsSnippets', () => {
     expect(localfileXml).toBe(['<ossec_config>', '  <localfile>', '    <location>Microsoft-Windows-Sysmon/Operational</location>', '    <log_format>eventchannel</log_format>', '  </localfile>', '</ossec_config>', ''].join('\n'))
     const hereStrings = lexPowerShell(localfileInstall).filter((segment) => segment.kind === 'hereSingle')
     expect(hereStrings.map((segment) => segment.text)).toEqual([`@'\n${localfileXml.trimEnd()}\n'@`])
+  })
+
+  it('writes a well-formed localfile block', () => {
+    const {localfileXml} = buildWindowsSnippets(BASE)
+    expect(XMLValidator.validate(localfileXml)).toBe(true)
   })
 
   it('leaves the agent ossec.conf alone when the group delivers the localfile', () => {
