@@ -107,6 +107,7 @@ export async function applyWazuhFiles(target: Target, plans: readonly FilePlan[]
   const before = await runValidators(target, validators)
   const previous: PreviousState[] = []
   for (const plan of changed) previous.push({plan, stat: await target.stat(plan.desired.path), content: plan.current})
+  await assertUnchangedSincePlan(target, previous)
 
   // The record goes into the manifest before any file changes, so a run killed halfway can
   // still be rolled back: each file is then either as before, or written with its backup present.
@@ -160,6 +161,23 @@ export async function applyWazuhFiles(target: Target, plans: readonly FilePlan[]
     else manifest.applies.push(record)
   })
   return record
+}
+
+/** Raises an error, before anything is written, when a file changed between the plan and the apply. */
+async function assertUnchangedSincePlan(target: Target, previous: readonly PreviousState[]): Promise<void> {
+  const changed: string[] = []
+  for (const state of previous) {
+    const current = state.stat?.type === 'file' ? await target.readFile(state.plan.desired.path) : undefined
+    const same = current === undefined ? state.content === undefined : state.content !== undefined && current.equals(state.content)
+    if (!same) changed.push(state.plan.desired.path)
+  }
+
+  if (changed.length === 0) return
+  throw new MispwazuhError(`${changed.join(', ')} changed after the plan was made, so the planned edit no longer fits. Nothing was written.`, {
+    code: 'wazuh_file_changed_since_plan',
+    exitCode: ExitCode.failed,
+    fix: 'Run the command again to plan from the current files (another program or run may be editing them).',
+  })
 }
 
 function appliedFileFor(state: PreviousState, now: Date): AppliedFile {

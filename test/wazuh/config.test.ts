@@ -512,6 +512,14 @@ describe('validation', () => {
     expect(tree.snapshot()).toEqual(before)
   })
 
+  it('rejects files changed after the plan', async () => {
+    const plan = await planWazuhConfig(target, options())
+    tree.write('etc/rules/local_rules.xml', `${tree.read('etc/rules/local_rules.xml')}<!-- edited meanwhile -->\n`)
+    const before = tree.snapshot()
+    await expect(applyWazuhFiles(target, plan.files, {wazuhDir: tree.dir, command: 'test'})).rejects.toThrow(/local_rules\.xml changed after the plan was made/)
+    expect(tree.snapshot()).toEqual(before)
+  })
+
   it('old warnings do not fail', async () => {
     const script = tree.file('bin/old-warning')
     writeFileSync(script, `#!/bin/sh\necho "$(date '+%Y/%m/%d %H:%M:%S') wazuh-analysisd: WARNING: (7617): Signature ID '1' was not found."\n`, {mode: 0o750})
