@@ -69,9 +69,9 @@ export function countRegisteredAgents(clientKeys: string): number {
 }
 
 /**
- * Agents: how many are registered and active, and which sent Sysmon alerts in the last 24 hours.
- * The hop never fails, because the chain works without agents, but a note says when no Windows
- * host feeds it.
+ * Reports how many agents are registered and active, and which sent Sysmon alerts in the last
+ * 24 hours. The hop never fails, because the chain works without agents, but it adds a note when
+ * no Windows host feeds it.
  */
 export async function checkAgents(context: VerifyContext, facts: VerifyFacts): Promise<HopOutcome> {
   const {target} = context

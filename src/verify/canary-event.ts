@@ -7,7 +7,7 @@ export const CANARY_TAG = 'mispwazuh:canary'
 
 /**
  * The parent domain of every canary. `mispwazuh` is no top-level domain, so a canary never
- * resolves, and it is none of the reserved names (example, invalid, test, local) that MISP
+ * resolves, and it is not one of the reserved names (example, invalid, test, local) that MISP
  * warninglists list and the integration skips.
  */
 export const CANARY_PARENT = 'canary.mispwazuh'

@@ -29,10 +29,10 @@ interface Alert {
 }
 
 /**
- * The canary: an event in MISP with two unique domains, then two synthetic events into the
- * manager's queue socket, one through the self-test rule and one shaped like a Windows agent's
- * Sysmon DNS query, each followed until the integration's result alert appears in alerts.json.
- * The MISP event is deleted at the end, whatever happened.
+ * Runs the canary. It creates an event in MISP with two unique domains and sends two synthetic
+ * events into the manager's queue socket: one for the self-test rule, one shaped like a Windows
+ * agent's Sysmon DNS query. Each is followed until the integration's result alert appears in
+ * alerts.json. The MISP event is deleted at the end, whatever happened.
  */
 export async function runCanary(context: VerifyContext, facts: VerifyFacts, reach: MispReach, manager: ManagerState, options: CanaryOptions): Promise<HopResult[]> {
   const domains = newCanaryDomains()
@@ -46,8 +46,9 @@ export async function runCanary(context: VerifyContext, facts: VerifyFacts, reac
       return outcome.hop
     }))
 
-    const planted = results[0]?.status === 'pass'
-    const reason = !planted ? 'Skipped: the canary is not in MISP (see canary.misp).' : !manager.running ? 'Skipped: the manager is not running (see wazuh.manager).' : undefined
+    let reason: string | undefined
+    if (results[0]?.status !== 'pass') reason = 'Skipped: the canary is not in MISP (see canary.misp).'
+    else if (!manager.running) reason = 'Skipped: the manager is not running (see wazuh.manager).'
 
     results.push(await runHop('canary.selftest', 'Self-test canary through the manager and the integration', context, async () => {
       if (reason) return skip(reason)
@@ -216,8 +217,15 @@ async function followJourney(context: VerifyContext, facts: VerifyFacts, journey
   const ran = integrationLines.length > 0 || resultAlert !== undefined || errorAlert !== undefined
   stages.push({name: 'integration ran', reached: ran, detail: ran ? (integrationLines.at(-1)?.slice(0, 200) ?? 'its result reached the manager') : integratordErrors.at(-1)?.slice(0, 200) ?? 'no sign of a run (no line in integrations.log, no result)'})
   const answered = mispAnswer === 'match' || resultAlert !== undefined
-  stages.push({name: 'MISP answered with the canary', reached: answered, detail: answered ? 'MISP returned the canary attribute' : mispAnswer === 'error' ? integrationLines.filter((line) => /MISP lookup failed/.test(line)).at(-1)?.slice(0, 200) ?? 'lookup failed' : 'no answer seen'})
-  stages.push({name: 'result alert in alerts.json', reached: resultAlert !== undefined, detail: resultAlert ? describeAlert(resultAlert) : errorAlert ? `only an error alert: ${describeAlert(errorAlert)}` : 'none'})
+  let answerDetail = 'no answer seen'
+  if (answered) answerDetail = 'MISP returned the canary attribute'
+  else if (mispAnswer === 'error') answerDetail = integrationLines.filter((line) => /MISP lookup failed/.test(line)).at(-1)?.slice(0, 200) ?? 'lookup failed'
+  stages.push({name: 'MISP answered with the canary', reached: answered, detail: answerDetail})
+
+  let resultDetail = 'none'
+  if (resultAlert) resultDetail = describeAlert(resultAlert)
+  else if (errorAlert) resultDetail = `only an error alert: ${describeAlert(errorAlert)}`
+  stages.push({name: 'result alert in alerts.json', reached: resultAlert !== undefined, detail: resultDetail})
 
   const journeyText = stages.slice(1).map((stage) => `${stage.name}: ${stage.reached ? 'yes' : 'NO'}`).join(' → ')
   if (resultAlert) return {...pass(`${journeyText} (${seconds} s). ${journey.domain} went from the ${journey.kind} event to ${describeAlert(resultAlert)}.`), stages}

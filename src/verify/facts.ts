@@ -61,7 +61,7 @@ export function parseCredentials(file: string, text: string): Credentials {
 /**
  * Everything the hops read from the target, each read once and only when a hop needs it.
  * Every secret read here (auth keys, the admin password line of the credentials file) is
- * registered with the redactor before anything else sees it.
+ * registered with the redactor before it is used.
  */
 export class VerifyFacts {
   private readonly cache = new Map<string, Promise<unknown>>()
@@ -139,7 +139,7 @@ export class VerifyFacts {
     })
   }
 
-  /** The URL of MISP: the credentials file's, else the integration config's. */
+  /** Returns the URL of MISP: the credentials file's, else the integration config's. */
   async mispUrl(): Promise<string | undefined> {
     const credentials = await this.credentials()
     if (credentials.value?.url) return credentials.value.url
@@ -148,7 +148,7 @@ export class VerifyFacts {
     return typeof url === 'string' ? url.replace(/\/+$/, '') : undefined
   }
 
-  /** The PEM the CLI trusts for MISP: the credentials file's CA file, else the integration's ca_file. */
+  /** Reads the PEM the CLI trusts for MISP: the credentials file's CA file, else the integration's ca_file. */
   caPem(): Promise<Loaded<{file: string; pem: string}>> {
     return this.once('caPem', async () => {
       const {target} = this.context
@@ -161,7 +161,7 @@ export class VerifyFacts {
     })
   }
 
-  /** A MISP client for `key`, trusting the configured CA (and pin), with short timeouts. */
+  /** Returns a MISP client for `key` that trusts the configured CA (and pin), with short timeouts. */
   async client(key: string): Promise<Loaded<MispClient>> {
     const url = await this.mispUrl()
     if (!url) return {problem: `no MISP URL: neither ${CREDENTIALS_FILE} nor ${integrationConfigPath(this.wazuhDir)} names one`}
@@ -215,7 +215,7 @@ export class VerifyFacts {
     })
   }
 
-  /** The interpreter every Wazuh manager ships; python3 from PATH when it is missing. */
+  /** Returns the interpreter every Wazuh manager ships, or python3 from PATH when it is missing. */
   python(): Promise<string> {
     return this.once('python', async () => {
       const bundled = path.join(this.wazuhDir, 'framework', 'python', 'bin', 'python3')

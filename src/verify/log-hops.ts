@@ -43,7 +43,7 @@ export function classifyIntegrationLine(line: string): Classified | undefined {
   if (reason) {
     const fixes: Record<string, string> = {
       connection_failed: 'Check that MISP runs and that the manager reaches misp_url (see misp.from-manager).',
-      timeout: 'MISP answers too slowly; check its load, or raise total_timeout in the integration config.',
+      timeout: 'MISP responds too slowly; check its load, or raise total_timeout in the integration config.',
       tls_verify_failed: 'Put MISP\'s CA certificate into the integration\'s ca_file (see misp.from-manager).',
       auth_failed: 'The Wazuh key was rejected; run `mispwazuh setup` again to create a new one (see misp.wazuh-key).',
       forbidden: 'The Wazuh user may not search attributes; check its role (see misp.wazuh-key).',
@@ -60,9 +60,9 @@ export function classifyIntegrationLine(line: string): Classified | undefined {
 }
 
 /**
- * Errors of the integration since integratord last enabled it (its last start) and within the
- * last 24 hours: integratord's lines in ossec.log and the integration's ERROR lines in
- * integrations.log, counted by kind.
+ * Counts the integration's errors by kind: integratord's lines in ossec.log and the
+ * integration's ERROR lines in integrations.log, since integratord last enabled the integration
+ * (its last start) and within the last 24 hours.
  */
 export async function checkIntegrationLogs(context: VerifyContext, facts: VerifyFacts): Promise<HopOutcome> {
   const logs = path.join(facts.wazuhDir, 'logs')

@@ -18,7 +18,7 @@ export interface ManagerState {
   running: boolean
 }
 
-/** The manager is installed and running, its version, and `wazuh-analysisd -t` / `wazuh-integratord -t` accept the configuration. */
+/** Checks that the manager is installed and running, reads its version, and runs `wazuh-analysisd -t` and `wazuh-integratord -t`. */
 export async function checkManager(context: VerifyContext, facts: VerifyFacts, state: ManagerState): Promise<HopOutcome> {
   const manager = await facts.manager()
   const paths = wazuhPaths(facts.wazuhDir)
@@ -59,7 +59,7 @@ export async function checkManager(context: VerifyContext, facts: VerifyFacts, s
   return pass(`${version} is running (${running.size} daemons${stopped.length > 0 ? `, stopped: ${stopped.join(', ')}` : ''}); ${checked || 'no validator found'} accept${checked.includes(' and ') ? '' : 's'} the configuration.`, warnings)
 }
 
-/** The custom-misp `<integration>` block: present once, JSON alerts, group names that exist in the ruleset, tags valid for this version. */
+/** Checks the custom-misp `<integration>` block: present once, JSON alerts, group names that exist in the ruleset, tags valid for this version. */
 export async function checkIntegrationBlock(facts: VerifyFacts): Promise<HopOutcome> {
   const conf = await facts.ossecConf()
   if (!conf.value) return fail(`Cannot read ossec.conf: ${conf.problem}.`, SETUP_AGAIN)
@@ -114,7 +114,7 @@ export async function checkIntegrationBlock(facts: VerifyFacts): Promise<HopOutc
 }
 
 /**
- * The script integratord runs: present, root:wazuh 0750, not writable by wazuh, LF line
+ * Checks the script integratord runs: present, root:wazuh 0750, not writable by wazuh, LF line
  * endings, and a shebang interpreter that exists and compiles the script as user wazuh.
  */
 export async function checkIntegrationScript(context: VerifyContext, facts: VerifyFacts): Promise<HopOutcome> {
@@ -168,7 +168,7 @@ export async function checkIntegrationScript(context: VerifyContext, facts: Veri
   return pass(`${script} is ${ownership}, not writable by wazuh, has LF line endings, and ${interpreter} compiles it as user wazuh.`, notes)
 }
 
-/** The integration's config file: valid JSON with a URL and key, readable by the wazuh group and nobody else. */
+/** Checks the integration's config file: valid JSON with a URL and key, readable by the wazuh group and by no other user. */
 export async function checkIntegrationConfig(context: VerifyContext, facts: VerifyFacts): Promise<HopOutcome> {
   const config = await facts.integrationConfig()
   if (!config.value) return fail(`${config.problem}; the integration logs "no lookup done" for every alert.`, `${SETUP_AGAIN} It writes the integration's config file.`)

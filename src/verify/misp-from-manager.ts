@@ -66,7 +66,7 @@ interface ProbeAnswer {
   url?: string
 }
 
-/** MISP as the integration reaches it: from the manager, as user wazuh, with the integration's own config. */
+/** Checks that the manager reaches MISP as the integration does: as user wazuh, with the integration's own config. */
 export async function checkMispFromManager(context: VerifyContext, facts: VerifyFacts): Promise<HopOutcome> {
   const config = await facts.integrationConfig()
   if (!config.value) return skip(`Skipped: ${config.problem} (see wazuh.integration-config).`)

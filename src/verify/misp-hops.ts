@@ -15,7 +15,7 @@ import {fail, octal, pass, skip, type HopOutcome, type VerifyContext} from './ty
 
 const SETUP_AGAIN = 'Run `mispwazuh setup` again with the same options: it rewrites what is missing or wrong.'
 
-/** What the reachability hop learned, for the hops that depend on it. */
+/** Facts the reachability hop found, for the hops that depend on it. */
 export interface MispReach {
   reachable: boolean
   version: string | undefined
@@ -25,8 +25,8 @@ export interface MispReach {
 }
 
 /**
- * MISP answers over TLS verified against the configured CA. The version comes from
- * servers/getVersion with the admin key; a key that MISP rejects still proves the connection.
+ * Checks that MISP responds over TLS verified against the configured CA, and reads its version
+ * with servers/getVersion and the admin key. A key that MISP rejects still proves the connection.
  */
 export async function checkMispReachable(context: VerifyContext, facts: VerifyFacts, reach: MispReach): Promise<HopOutcome> {
   const url = await facts.mispUrl()
@@ -104,7 +104,7 @@ export function describeMispFailure(error: unknown, url: string, caFile: string)
 }
 
 /**
- * The Wazuh key of the integration config: MISP accepts it, it belongs to the dedicated
+ * Checks the Wazuh key of the integration config: MISP accepts it, it belongs to the dedicated
  * Wazuh user and not to the admin, and it may search attributes.
  */
 export async function checkWazuhKey(facts: VerifyFacts, reach: MispReach): Promise<HopOutcome> {
@@ -141,7 +141,9 @@ export async function checkWazuhKey(facts: VerifyFacts, reach: MispReach): Promi
   const isAdminUser = reach.admin !== undefined && reach.admin.User.id === me.User.id
   const isSiteAdmin = me.Role.perm_site_admin === true || me.Role.perm_admin === true
   if (isAdminKey || isAdminUser || isSiteAdmin) {
-    const reason = isAdminKey ? 'is the MISP admin key' : isAdminUser ? `belongs to the admin user ${me.User.email}` : `belongs to ${me.User.email}, whose role ${me.Role.name} has admin rights`
+    let reason = `belongs to ${me.User.email}, whose role ${me.Role.name} has admin rights`
+    if (isAdminKey) reason = 'is the MISP admin key'
+    else if (isAdminUser) reason = `belongs to the admin user ${me.User.email}`
     return fail(
       `${where} ${reason}. A key with admin rights on every Wazuh manager is a risk, and misp-docker resets the admin's keys at every start.`,
       `Give the integration the dedicated Wazuh user's key: ${SETUP_AGAIN} It writes that key into ${config.value.path}.`,
@@ -167,7 +169,7 @@ export async function checkWazuhKey(facts: VerifyFacts, reach: MispReach): Promi
   return pass(`${where} belongs to ${me.User.email} (role ${me.Role.name}, not an admin) and can search attributes.`, notes)
 }
 
-/** Feeds: how many are enabled, cached and fetched, and when the refresh job last ran. */
+/** Reports how many feeds are enabled, cached and fetched, and when the refresh job last ran. */
 export async function checkFeeds(context: VerifyContext, facts: VerifyFacts, reach: MispReach): Promise<HopOutcome> {
   if (!reach.reachable) return skip('Skipped: MISP is not reachable (see misp.reachable).')
   if (!reach.adminClient) return skip('Skipped: the admin key could not be read or was rejected, and listing feeds needs it.')
@@ -193,7 +195,7 @@ export async function checkFeeds(context: VerifyContext, facts: VerifyFacts, rea
   return pass(found)
 }
 
-/** Warninglists: how many are enabled; restSearch with enforceWarninglist uses only those. */
+/** Reports how many warninglists are enabled, because restSearch with enforceWarninglist uses only those. */
 export async function checkWarninglists(reach: MispReach): Promise<HopOutcome> {
   if (!reach.reachable) return skip('Skipped: MISP is not reachable (see misp.reachable).')
   if (!reach.adminClient) return skip('Skipped: the admin key could not be read or was rejected, and listing warninglists needs it.')
@@ -215,7 +217,7 @@ function isoSeconds(unix: number): string {
   return new Date(unix * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z')
 }
 
-/** The last line of the refresh job's log on the target, e.g. "2026-12-04T03:17:02Z feeds/cacheFeeds/all: {...}". */
+/** Returns the time stamp of the refresh job's last log line as "at 2026-12-04T03:17:02Z", or undefined. */
 async function lastRefresh(context: VerifyContext): Promise<string | undefined> {
   const file = '/var/log/mispwazuh/misp-refresh.log'
   if (!(await context.target.exists(file))) return undefined

@@ -22,8 +22,8 @@ export function findIntegrationRules(files: readonly RuleFile[]): IntegrationRul
 }
 
 /**
- * The stock Sysmon base rules the integration's groups come from are raised to at least
- * log_alert_level; below it, their events never reach alerts.json and integratord never sees them.
+ * Checks that the stock Sysmon base rules the integration's groups come from are at or above
+ * log_alert_level. Below it, their events never reach alerts.json, so integratord never gets them.
  */
 export async function checkSysmonLevels(facts: VerifyFacts): Promise<HopOutcome> {
   const conf = await facts.ossecConf()
@@ -62,7 +62,7 @@ export async function checkSysmonLevels(facts: VerifyFacts): Promise<HopOutcome>
 }
 
 /**
- * misp.xml is loaded with the result rules, the self-test rule exists, and no rule mispwazuh
+ * Checks that misp.xml is loaded with the result rules, the self-test rule exists, and no rule mispwazuh
  * writes or raises shares its ID with another rule (analysisd keeps only the first one).
  */
 export async function checkIntegrationRules(facts: VerifyFacts): Promise<HopOutcome> {

@@ -10,9 +10,9 @@ export interface HopResult {
   id: string
   title: string
   status: HopStatus
-  /** What was checked and what was found, in one or two sentences. */
+  /** Summary of the check and its finding, in one or two sentences. */
   found: string
-  /** What to do, when the hop failed. */
+  /** Fix for a failed hop. */
   fix?: string
   /** Findings that do not fail the hop but that a person should read. */
   notes: string[]
@@ -28,7 +28,7 @@ export interface CanaryStage {
   detail: string
 }
 
-/** What every hop receives. */
+/** Context every hop receives. */
 export interface VerifyContext {
   target: Target
   log: RunLog
