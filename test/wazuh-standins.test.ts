@@ -603,4 +603,37 @@ describe('Wazuh server API stand-in', {timeout: 180_000}, () => {
     expect(after).toMatch(/wazuh-analysisd-\d+\.pid$/)
     expect(after).not.toBe(before)
   })
+
+  it('4.7 install rejects integration timeout', async () => {
+    const server = getApiServer()
+    const install = await runWazuhInstaller(server, {version: '4.7', args: ['-a', '-o', '-p', String(await freePort())]})
+    expect(install.exitCode, install.stdout + install.stderr).toBe(0)
+    expect(install.stdout).toContain('Wazuh version: 4.7.5')
+    expect((await wazuhControl(server, 'info', '-v')).stdout.trim()).toBe('v4.7.5')
+
+    await server.writeFile('/var/ossec/integrations/custom-standin-test', integrationScript, {owner: 'root', group: 'wazuh', mode: 0o750})
+    await appendToFile(server, '/var/ossec/etc/ossec.conf', integrationBlock('mispwazuh_selftest', '    <timeout>7</timeout>'))
+    const check = await server.exec(['/var/ossec/bin/wazuh-integratord', '-t'])
+    expect(check.exitCode).toBe(1)
+    expect(check.stderr).toContain("Invalid element in the configuration: 'timeout'.")
+    const restart = await server.exec(['systemctl', 'restart', 'wazuh-manager'])
+    expect(restart.exitCode).toBe(1)
+
+    await replaceInFile(server, '/var/ossec/etc/ossec.conf', '    <timeout>7</timeout>\n', '')
+    await appendToFile(server, '/var/ossec/etc/rules/local_rules.xml', selfTestRules)
+    const fixed = await server.exec(['systemctl', 'restart', 'wazuh-manager'])
+    expect(fixed.exitCode, fixed.stderr).toBe(0)
+    expect((await wazuhControl(server, 'status')).stdout).toContain('wazuh-integratord is running...')
+
+    // 4.7 integratord passes no timeout and retries: the redirect string is argv[6].
+    await sendQueueMessage(server, '1:mispwazuh-selftest:{"mispwazuh":{"selftest":"old.example.org"}}')
+    await waitForAlert(server, (alert) => alert.rule.id === '100211')
+    let runs = await readIntegrationRuns(server)
+    for (let attempt = 0; runs.length === 0 && attempt < 50; attempt++) {
+      await sleep(100)
+      runs = await readIntegrationRuns(server)
+    }
+    expect(runs[0]!.argv).toHaveLength(7)
+    expect(runs[0]!.argv[6]).toBe('> /dev/null 2>&1')
+  })
 })
