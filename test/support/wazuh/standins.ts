@@ -300,7 +300,7 @@ export interface ApiRequest {
 
 /**
  * Sends one request to the server API stand-in on 127.0.0.1, trusting exactly the API's own
- * self-signed certificate (whose only name is localhost, as the real API's generated one).
+ * self-signed certificate from api/configuration/ssl/server.crt, whose only name is localhost.
  */
 export async function wazuhApiRequest(server: TestServer, request: ApiRequest): Promise<ApiResponse> {
   const https = await import('node:https')

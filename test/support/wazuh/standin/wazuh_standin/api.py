@@ -5,7 +5,8 @@ GET /manager/status, GET /manager/info, GET /manager/configuration/validation,
 GET /manager/configuration (section, field), GET /manager/logs, PUT /manager/restart,
 GET /agents, GET /groups, POST /groups, GET /groups/{id}/agents,
 GET and PUT /groups/{id}/configuration, PUT /agents/{id}/group/{group}.
-It binds 127.0.0.1 only (the real API binds 0.0.0.0 and ::).
+It binds 127.0.0.1 only (the real API binds 0.0.0.0 and ::). The real API validates with
+GET /manager/configuration/validation, so PUT on that path returns 405 here too.
 """
 from __future__ import annotations
 

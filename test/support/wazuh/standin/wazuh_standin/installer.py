@@ -137,7 +137,11 @@ def make_certificates(directory: str) -> None:
 
 
 def make_api_certificate() -> None:
-    """Create the API's self-signed certificate, as wazuh-apid does on its first start (CN wazuh.com)."""
+    """Create the API's self-signed certificate where wazuh-apid keeps the one it generates.
+
+    NOTE: the subject (CN wazuh.com) and the single name (DNS localhost) are the stand-in's
+    choice and were not compared with a certificate from a real wazuh-apid.
+    """
     ssl_directory = os.path.join(common.HOME, "api/configuration/ssl")
     key, certificate = f"{ssl_directory}/server.key", f"{ssl_directory}/server.crt"
     openssl("req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", key, "-out", certificate,
