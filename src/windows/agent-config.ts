@@ -88,6 +88,10 @@ export async function runAgentConfig(options: AgentConfigOptions): Promise<Agent
     warnings.push(`The manager requires a registration password, but ${fromManager.enrollment.passwordFile} does not exist (authd then picks a random one at start). The install script asks for the password on the Windows host.`)
   }
 
+  if (fromManager?.enrollment.authDisabled) {
+    warnings.push('Enrollment is off on the manager (<auth><disabled>yes</disabled> in ossec.conf), so agents cannot enroll by themselves. Turn authd on, or add each agent with manage_agents and import its key on the host.')
+  }
+
   if (!fromManager && !options.registrationPasswordFile) {
     warnings.push('No Wazuh manager was read (pass --host, or run mispwazuh on the manager), so whether enrollment requires a registration password is unknown. If it does, pass --registration-password-file.')
   }
@@ -106,6 +110,8 @@ export async function runAgentConfig(options: AgentConfigOptions): Promise<Agent
     agentVersion: manager.version,
     group: options.group,
     agentName: options.agentName,
+    managerPort: fromManager?.enrollment.managerPort,
+    registrationPort: fromManager?.enrollment.registrationPort,
     registrationPasswordRequired: passwordRequired,
     sysmonConfigUrl: options.sysmonConfigUrl,
     localfileFromGroup,

@@ -19,6 +19,10 @@ export interface WindowsSnippetInput {
   group?: string | undefined
   /** Agent name at enrollment (WAZUH_AGENT_NAME); the computer name when absent. */
   agentName?: string | undefined
+  /** The manager's agent connection port (WAZUH_MANAGER_PORT) when not the default 1514. */
+  managerPort?: number | undefined
+  /** The manager's enrollment port (WAZUH_REGISTRATION_PORT) when not the default 1515. */
+  registrationPort?: number | undefined
   /** The manager's authd requires a registration password (`<auth><use_password>yes`). */
   registrationPasswordRequired: boolean
   /** A Sysmon configuration to download instead of the one shipped with mispwazuh. */
@@ -80,6 +84,8 @@ export function buildWindowsSnippets(input: WindowsSnippetInput): WindowsSnippet
   const properties = [msiProperty('WAZUH_MANAGER', input.managerAddress)]
   if (input.group) properties.push(msiProperty('WAZUH_AGENT_GROUP', input.group))
   if (input.agentName) properties.push(msiProperty('WAZUH_AGENT_NAME', input.agentName))
+  if (input.managerPort) properties.push(msiProperty('WAZUH_MANAGER_PORT', String(input.managerPort)))
+  if (input.registrationPort) properties.push(msiProperty('WAZUH_REGISTRATION_PORT', String(input.registrationPort)))
 
   const sysmonConfigXml = input.sysmonConfigUrl ? undefined : shippedSysmonConfig()
   const localfileXml = readTemplate('windows', 'sysmon-localfile.xml')

@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs'
 
 import {describe, expect, it} from 'vitest'
 
-import {firstLine, parseUsePassword} from '../../src/windows/manager-values.js'
+import {firstLine, parseEnrollmentSettings, parseUsePassword} from '../../src/windows/manager-values.js'
 
 const STOCK = readFileSync('test/fixtures/wazuh/config/ossec.conf.manager-ubuntu24.04-v4.12.0.xml', 'utf8')
 
@@ -27,6 +27,22 @@ describe('parseUsePassword', () => {
 
   it('treats a missing auth section as no password', () => {
     expect(parseUsePassword('<ossec_config>\n  <global/>\n</ossec_config>\n')).toBe(false)
+  })
+})
+
+describe('parseEnrollmentSettings', () => {
+  it('reports only ports that differ from the defaults', () => {
+    expect(parseEnrollmentSettings(STOCK)).toEqual({usePassword: false, authDisabled: false, registrationPort: undefined, managerPort: undefined})
+  })
+
+  it('reads changed ports and a disabled authd', () => {
+    const changed = STOCK.replace('<port>1515</port>', '<port>11515</port>').replace('<port>1514</port>', '<port>11514</port>').replace('<disabled>no</disabled>\n    <port>11515', '<disabled>yes</disabled>\n    <port>11515')
+    expect(parseEnrollmentSettings(changed)).toEqual({usePassword: false, authDisabled: true, registrationPort: 11515, managerPort: 11514})
+  })
+
+  it('ignores the port of a syslog remote block', () => {
+    const syslog = `${STOCK}\n<ossec_config>\n  <remote>\n    <connection>syslog</connection>\n    <port>514</port>\n  </remote>\n</ossec_config>\n`
+    expect(parseEnrollmentSettings(syslog).managerPort).toBeUndefined()
   })
 })
 

@@ -74,6 +74,11 @@ describe('buildWindowsSnippets', () => {
     expect(assignedLiteral(snippets.agentInstall, 'msiProperties')).toBe('WAZUH_MANAGER="192.0.2.20" WAZUH_AGENT_GROUP="windows" WAZUH_AGENT_NAME="WIN-01"')
   })
 
+  it('passes non-default manager ports', () => {
+    const snippets = buildWindowsSnippets({...BASE, managerPort: 11514, registrationPort: 11515})
+    expect(assignedLiteral(snippets.agentInstall, 'msiProperties')).toBe('WAZUH_MANAGER="192.0.2.20" WAZUH_MANAGER_PORT="11514" WAZUH_REGISTRATION_PORT="11515"')
+  })
+
   it('keeps odd values inside single-quoted literals', () => {
     const snippets = buildWindowsSnippets({...BASE, ...ODD})
     const needles = ['Zoë', 'Remove-Item C:\\)', '`whoami`', 'win dows', '$env:EVIL', "o'neil", '$x/']
