@@ -6,13 +6,13 @@ import {planFile, type DesiredFile, type FilePlan} from '../steps/file-change.js
 import type {Target} from '../target/target.js'
 import type {Redactor} from '../ui/redact.js'
 import {describeGroup, INTEGRATION_NAME, integrationGroups} from './integration-groups.js'
-import {DEFAULT_WAZUH_DIR, readManagerFacts, supportsIntegrationTimeout, wazuhPaths} from './manager.js'
-import {describeRulesetSections, editOssecConf, HAND_MADE_INTEGRATION_NAMES, readIntegrationBlocks, readLogAlertLevel} from './ossec-conf.js'
+import {DEFAULT_WAZUH_DIR, readManagerFacts, supportsIntegrationTimeout, wazuhPaths, type ManagerFacts} from './manager.js'
+import {describeRulesetSections, editOssecConf, HAND_MADE_INTEGRATION_NAMES, readIntegrationBlocks, readLogAlertLevel, type OssecConfEdit} from './ossec-conf.js'
 import {buildOverwriteCopies, editRuleFile, findAdoptableRules, LOCAL_RULES_REGION, MISP_RULES_REGION, renderLocalRules, renderMispRules, type AdoptedRule} from './rule-edits.js'
 import {allRuleIds, collisionsFor, findFreeBase, RuleIdCollisionError, ruleIdsFrom, type MispwazuhRuleIds} from './rule-ids.js'
-import {duplicateRuleIds, effectiveRules, isUserRuleFile, loadRuleset, parseRuleFile, readRulesetConfig, rulesetGroups, sortByFileName, wouldLoadRuleFile, type RuleDefinition, type RuleFile, type RulesetConfig} from './rules.js'
+import {duplicateRuleIds, effectiveRules, isUserRuleFile, loadRuleset, parseRuleFile, readRulesetConfig, rulesetGroups, sortByFileName, wouldLoadRuleFile, type LoadedRuleset, type RuleDefinition, type RuleFile, type RulesetConfig} from './rules.js'
 import {renderWazuhTemplate} from './templates.js'
-import {parseWazuhXml} from './xml-text.js'
+import {parseWazuhXml, type WazuhXmlDocument} from './xml-text.js'
 
 export interface WazuhConfigOptions {
   /** The manager's installation directory. Default /var/ossec. */
@@ -64,7 +64,62 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
   const wazuhDir = options.wazuhDir ?? DEFAULT_WAZUH_DIR
   const paths = wazuhPaths(wazuhDir)
   const warnings: string[] = []
+  const installed = await readInstalledConfig(target, wazuhDir, warnings)
+  const {facts, conf, logAlertLevel, alertLevel, ruleset} = installed
 
+  // Hand-made parts to take over, then the rule IDs.
+  const adopted = findAdoptableRules(ruleset.files)
+  const {ruleIds, renumberedFrom} = chooseRuleIds(ruleset.files, adopted, options)
+
+  // The managed parts.
+  const {copies, missing} = buildOverwriteCopies(ruleset.files, alertLevel)
+  for (const id of missing) warnings.push(`Stock rule ${id} is not in the loaded ruleset, so its Sysmon events stay at their stock level and never reach the integration.`)
+
+  const integrationXml = renderWazuhTemplate('integration.xml.hbs', {
+    name: INTEGRATION_NAME,
+    groups: integrationGroups().join(','),
+    timeoutSupported: supportsIntegrationTimeout(facts.version),
+    timeout: options.integrationTimeout ?? DEFAULT_INTEGRATION_TIMEOUT,
+    retries: options.integrationRetries ?? DEFAULT_INTEGRATION_RETRIES,
+  })
+  const regionBodies = new Map([
+    [relative(wazuhDir, paths.localRules), {id: LOCAL_RULES_REGION, body: renderLocalRules(ruleIds, copies, alertLevel, logAlertLevel)}],
+    [relative(wazuhDir, paths.mispRules), {id: MISP_RULES_REGION, body: renderMispRules(ruleIds, alertLevel)}],
+  ])
+
+  // New file contents, checked as analysisd would load them.
+  const ossecEdit = editOssecConf(conf, integrationXml)
+  const ruleFileEdits = await editRuleFiles(target, wazuhDir, ruleset.files, adopted, regionBodies)
+  const blocks = readIntegrationBlocks(parseWazuhXml(ossecEdit.text, paths.ossecConf), HAND_MADE_INTEGRATION_NAMES)
+  if (blocks.length !== 1 || !blocks[0]?.managed) throw new Error(`The edited ossec.conf contains ${blocks.length} MISP integration blocks instead of one managed block`)
+
+  const newFiles = simulateRuleset(ruleset.files, ruleFileEdits)
+  checkOwnRules(newFiles, ruleIds)
+  warnings.push(...groupWarnings(newFiles, logAlertLevel))
+  if (renumberedFrom !== undefined) warnings.push(`Rule IDs ${renumberedFrom}+ collide with rules mispwazuh did not write; using ${ruleIds.base}-${Math.max(...allRuleIds(ruleIds))} instead.`)
+
+  // File plans with diffs.
+  const {files, changes} = await planFiles(target, wazuhDir, ossecEdit, ruleFileEdits, new Set(regionBodies.keys()), options.redactor)
+  const ids = allRuleIds(ruleIds)
+  const summary = `${INTEGRATION_NAME} integration block, rules ${Math.min(...ids)}-${Math.max(...ids)}, ${copies.length} stock Sysmon rules at level ${alertLevel}`
+  const reason = changes.length === 0
+    ? `unchanged: ossec.conf, local_rules.xml and misp.xml already contain the managed configuration (${summary})`
+    : `${summary} (${changes.length} ${changes.length === 1 ? 'file changes' : 'files change'})`
+
+  return {wazuhDir, version: facts.version, logAlertLevel, alertLevel, ruleIds, renumberedFrom, files, changes, adopted, warnings, reason}
+}
+
+interface InstalledConfig {
+  facts: ManagerFacts
+  conf: WazuhXmlDocument
+  logAlertLevel: number
+  alertLevel: number
+  ruleset: LoadedRuleset
+}
+
+/** Reads the manager facts, ossec.conf and every loaded rule file, adding warnings for what is off. */
+async function readInstalledConfig(target: Target, wazuhDir: string, warnings: string[]): Promise<InstalledConfig> {
+  const paths = wazuhPaths(wazuhDir)
   const facts = await readManagerFacts(target, wazuhDir)
   if (!facts.installed) {
     throw new MispwazuhError(`No Wazuh manager found in ${wazuhDir} on ${target.name}: ${paths.ossecConf} or ${paths.wazuhControl} is missing.`, {
@@ -89,88 +144,71 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
 
   if (facts.version === undefined) warnings.push(`Could not read the Wazuh version from \`${paths.wazuhControl} info\`; the integration block leaves out <timeout> and <retries>, which Wazuh before 4.8 rejects.`)
 
-  // ossec.conf and the ruleset it loads.
-  const confText = await target.readText(paths.ossecConf)
-  const conf = parseWazuhXml(confText, paths.ossecConf)
+  const conf = parseWazuhXml(await target.readText(paths.ossecConf), paths.ossecConf)
   const logAlertLevel = readLogAlertLevel(conf)
-  const alertLevel = Math.min(16, Math.max(3, logAlertLevel))
   const rulesetConfig = readRulesetConfig(conf)
   if (rulesetConfig.sections > 1) {
     warnings.push(`ossec.conf has ${rulesetConfig.sections} <ruleset> sections, and analysisd uses the rule files (and lists) of the last one only. Merge them into one: ${describeRulesetSections(conf).join('; ')}`)
   }
 
   assertRuleFilesLoaded(rulesetConfig, [relative(wazuhDir, paths.localRules), relative(wazuhDir, paths.mispRules)], paths.ossecConf)
-
   const ruleset = await loadRuleset(target, wazuhDir, rulesetConfig)
   for (const file of ruleset.files) {
     if (file.parseError) warnings.push(`${file.file} is not well formed (${file.parseError.detail}, line ${file.parseError.line}); its rule IDs were read with a plain scan.`)
   }
 
-  // Hand-made parts to take over, then the rule IDs.
-  const adopted = findAdoptableRules(ruleset.files)
-  const adoptedRules = new Set(adopted.map((entry) => entry.rule))
-  const foreign = foreignRules(ruleset.files, adoptedRules)
-  const requestedBase = options.ruleIdBase
-  let base = requestedBase
-  const collisions = collisionsFor(base, foreign)
-  if (collisions.length > 0) {
-    const freeBase = findFreeBase(base, foreign)
-    if (!options.renumberRuleIds || freeBase === undefined) throw new RuleIdCollisionError(collisions, base, freeBase)
-    base = freeBase
-  }
+  return {facts, conf, logAlertLevel, alertLevel: Math.min(16, Math.max(3, logAlertLevel)), ruleset}
+}
 
-  const ruleIds = ruleIdsFrom(base)
+/** Returns the rule IDs from the requested base, or from the next free range when renumbering is allowed. */
+function chooseRuleIds(files: readonly RuleFile[], adopted: readonly AdoptedRule[], options: WazuhConfigOptions): {ruleIds: MispwazuhRuleIds; renumberedFrom: number | undefined} {
+  const foreign = foreignRules(files, new Set(adopted.map((entry) => entry.rule)))
+  const requested = options.ruleIdBase
+  const collisions = collisionsFor(requested, foreign)
+  if (collisions.length === 0) return {ruleIds: ruleIdsFrom(requested), renumberedFrom: undefined}
 
-  // The managed parts.
-  const {copies, missing} = buildOverwriteCopies(ruleset.files, alertLevel)
-  for (const id of missing) warnings.push(`Stock rule ${id} is not in the loaded ruleset, so its Sysmon events stay at their stock level and never reach the integration.`)
+  const freeBase = findFreeBase(requested, foreign)
+  if (!options.renumberRuleIds || freeBase === undefined) throw new RuleIdCollisionError(collisions, requested, freeBase)
+  return {ruleIds: ruleIdsFrom(freeBase), renumberedFrom: requested}
+}
 
-  const integrationXml = renderWazuhTemplate('integration.xml.hbs', {
-    name: INTEGRATION_NAME,
-    groups: integrationGroups().join(','),
-    timeoutSupported: supportsIntegrationTimeout(facts.version),
-    timeout: options.integrationTimeout ?? DEFAULT_INTEGRATION_TIMEOUT,
-    retries: options.integrationRetries ?? DEFAULT_INTEGRATION_RETRIES,
-  })
-  const localRulesBody = renderLocalRules(ruleIds, copies, alertLevel, logAlertLevel)
-  const mispRulesBody = renderMispRules(ruleIds, alertLevel)
+interface RuleFileChange {
+  text: string
+  notes: string[]
+}
 
-  // New file contents.
-  const ossecEdit = editOssecConf(conf, integrationXml)
-  const localRulesFile = relative(wazuhDir, paths.localRules)
-  const mispRulesFile = relative(wazuhDir, paths.mispRules)
+/**
+ * Returns the new text of each user rule file that changes: local_rules.xml and misp.xml with
+ * their managed region, and any other file that loses rules taken over.
+ */
+async function editRuleFiles(target: Target, wazuhDir: string, files: readonly RuleFile[], adopted: readonly AdoptedRule[], regions: ReadonlyMap<string, {id: string; body: string}>): Promise<Map<string, RuleFileChange>> {
   const byFile = groupAdopted(adopted)
-  const ruleFileTexts = new Map<string, {text: string; notes: string[]; current: string | undefined}>()
-  for (const [file, regionId, body] of [[localRulesFile, LOCAL_RULES_REGION, localRulesBody], [mispRulesFile, MISP_RULES_REGION, mispRulesBody]] as const) {
-    const current = ruleset.files.find((candidate) => candidate.file === file)?.text ?? (await readIfExists(target, path.posix.join(wazuhDir, file)))
+  const edits = new Map<string, RuleFileChange>()
+  for (const file of new Set([...regions.keys(), ...byFile.keys()])) {
+    const absolute = path.posix.join(wazuhDir, file)
+    const current = files.find((candidate) => candidate.file === file)?.text ?? (await readIfExists(target, absolute))
     const rules = (byFile.get(file) ?? []).map((entry) => entry.rule)
-    ruleFileTexts.set(file, {...editRuleFile(path.posix.join(wazuhDir, file), current, rules, regionId, body), current})
+    const region = regions.get(file)
+    edits.set(file, editRuleFile(absolute, current, rules, region?.id, region?.body))
   }
 
-  for (const [file, entries] of byFile) {
-    if (ruleFileTexts.has(file)) continue
-    const current = ruleset.files.find((candidate) => candidate.file === file)?.text
-    ruleFileTexts.set(file, {...editRuleFile(path.posix.join(wazuhDir, file), current, entries.map((entry) => entry.rule), undefined, undefined), current})
-  }
+  return edits
+}
 
-  // Check the result as analysisd would load it.
-  const newConf = parseWazuhXml(ossecEdit.text, paths.ossecConf)
-  const blocks = readIntegrationBlocks(newConf, HAND_MADE_INTEGRATION_NAMES)
-  if (blocks.length !== 1 || !blocks[0]?.managed) throw new Error(`The edited ossec.conf contains ${blocks.length} MISP integration blocks instead of one managed block`)
-
-  const newFiles = simulateRuleset(ruleset.files, ruleFileTexts)
-  checkOwnRules(newFiles, ruleIds)
-  warnings.push(...groupWarnings(newFiles, logAlertLevel))
-
-  // File plans with diffs.
-  const redactor = options.redactor
+/**
+ * Plans each file with a diff: ossec.conf as root:wazuh 0660, local_rules.xml and misp.xml as
+ * wazuh:wazuh 0660, and other edited rule files with their current owner and mode.
+ */
+async function planFiles(target: Target, wazuhDir: string, ossecEdit: OssecConfEdit, ruleFileEdits: ReadonlyMap<string, RuleFileChange>, managedFiles: ReadonlySet<string>, redactor: Redactor | undefined): Promise<{files: FilePlan[]; changes: Change[]}> {
   const files: FilePlan[] = []
   const notesByPath = new Map<string, string[]>()
-  files.push(await planFile(target, {path: paths.ossecConf, content: ossecEdit.text, ...OSSEC_CONF_OWNERSHIP}, redactor))
-  notesByPath.set(paths.ossecConf, ossecEdit.notes)
-  for (const [file, edit] of ruleFileTexts) {
+  const ossecConf = wazuhPaths(wazuhDir).ossecConf
+  files.push(await planFile(target, {path: ossecConf, content: ossecEdit.text, ...OSSEC_CONF_OWNERSHIP}, redactor))
+  notesByPath.set(ossecConf, ossecEdit.notes)
+
+  for (const [file, edit] of ruleFileEdits) {
     const absolute = path.posix.join(wazuhDir, file)
-    const ownership = file === localRulesFile || file === mispRulesFile ? RULE_FILE_OWNERSHIP : await currentOwnership(target, absolute)
+    const ownership = managedFiles.has(file) ? RULE_FILE_OWNERSHIP : await currentOwnership(target, absolute)
     files.push(await planFile(target, {path: absolute, content: edit.text, ...ownership} satisfies DesiredFile, redactor))
     notesByPath.set(absolute, edit.notes)
   }
@@ -180,17 +218,7 @@ export async function planWazuhConfig(target: Target, options: WazuhConfigOption
     const notes = notesByPath.get(plan.desired.path) ?? []
     return [{...plan.change, summary: notes.length > 0 ? `${plan.change.summary}: ${notes.join('; ')}` : plan.change.summary}]
   })
-
-  const renumberedFrom = base === requestedBase ? undefined : requestedBase
-  if (renumberedFrom !== undefined) warnings.push(`Rule IDs ${requestedBase}+ collide with rules mispwazuh did not write; using ${base}-${Math.max(...allRuleIds(ruleIds))} instead.`)
-
-  const ids = allRuleIds(ruleIds)
-  const summary = `${INTEGRATION_NAME} integration block, rules ${Math.min(...ids)}-${Math.max(...ids)}, ${copies.length} stock Sysmon rules at level ${alertLevel}`
-  const reason = changes.length === 0
-    ? `unchanged: ossec.conf, local_rules.xml and misp.xml already hold the managed configuration (${summary})`
-    : `${summary} (${changes.length} ${changes.length === 1 ? 'file changes' : 'files change'})`
-
-  return {wazuhDir, version: facts.version, logAlertLevel, alertLevel, ruleIds, renumberedFrom, files, changes, adopted, warnings, reason}
+  return {files, changes}
 }
 
 function relative(wazuhDir: string, absolute: string): string {
