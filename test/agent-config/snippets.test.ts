@@ -67,6 +67,8 @@ describe('buildWindowsSnippets', () => {
     expect(assignedLiteral(snippets.agentInstall, 'msiUrl')).toBe(snippets.msiUrl)
     expect(assignedLiteral(snippets.agentInstall, 'msiProperties')).toBe('WAZUH_MANAGER="192.0.2.20"')
     expect(snippets.agentInstall).toContain("Start-Service -Name 'WazuhSvc'")
+    expect(snippets.agentInstall).toContain("$clientKeys = Join-Path $agentDir 'client.keys'")
+    expect(snippets.agentInstall.indexOf('Start-Service')).toBeLessThan(snippets.agentInstall.indexOf('$clientKeys ='))
   })
 
   it('adds the group and agent name as MSI properties', () => {
@@ -120,6 +122,7 @@ describe('buildWindowsSnippets', () => {
     expect(sysmonInstall).toContain('& $sysmonExe -accepteula -i $configPath')
     expect(sysmonInstall).toContain('& $sysmonExe -c $configPath')
     expect(sysmonInstall).toContain("-Uri 'https://download.sysinternals.com/files/Sysmon.zip'")
+    expect(sysmonInstall).toContain("Get-WinEvent -ListLog 'Microsoft-Windows-Sysmon/Operational'")
   })
 
   it('reads the registration password at run time only when required', () => {
