@@ -139,3 +139,21 @@ describe('Wazuh templates', () => {
     expect(older).not.toContain('<timeout>')
   })
 })
+
+describe('editOssecConf', () => {
+  it('handles a one-line ossec_config', async () => {
+    const {editOssecConf, readIntegrationBlocks} = await import('../../src/wazuh/ossec-conf.js')
+    const text = '<ossec_config><global><logall>no</logall></global></ossec_config>\n'
+    const edit = editOssecConf(parseWazuhXml(text, 'ossec.conf'), '<integration>\n  <name>custom-misp</name>\n</integration>')
+    expect(edit.text.startsWith('<ossec_config><global><logall>no</logall></global>\n  <!-- mispwazuh:begin custom-misp-integration')).toBe(true)
+    expect(edit.text.endsWith('<!-- mispwazuh:end custom-misp-integration -->\n</ossec_config>\n')).toBe(true)
+    const again = editOssecConf(parseWazuhXml(edit.text, 'ossec.conf'), '<integration>\n  <name>custom-misp</name>\n</integration>')
+    expect(again.text).toBe(edit.text)
+    expect(readIntegrationBlocks(parseWazuhXml(edit.text))).toHaveLength(1)
+  })
+
+  it('rejects a file without ossec_config', async () => {
+    const {editOssecConf} = await import('../../src/wazuh/ossec-conf.js')
+    expect(() => editOssecConf(parseWazuhXml('<agent_config></agent_config>\n', 'ossec.conf'), '<integration/>')).toThrow(/has no <ossec_config> element/)
+  })
+})
