@@ -2,6 +2,9 @@ import {randomBytes} from 'node:crypto'
 
 import type {MispClient} from '../misp/client.js'
 
+/** The start of every canary event's info, so left-over canary events are told apart from real ones. */
+export const CANARY_INFO_PREFIX = 'mispwazuh verify canary'
+
 /** The tag on every canary event, so a left-over one is easy to find and delete in MISP. */
 export const CANARY_TAG = 'mispwazuh:canary'
 
@@ -34,7 +37,7 @@ export async function createCanaryEvent(admin: MispClient, domains: CanaryDomain
   const attribute = (value: string) => ({type: 'domain', category: 'Network activity', value, to_ids: true, distribution: '5', comment})
   const body = {
     Event: {
-      info: `mispwazuh verify canary ${domains.token}`,
+      info: `${CANARY_INFO_PREFIX} ${domains.token}`,
       distribution: '0',
       threat_level_id: '4',
       analysis: '2',
@@ -59,4 +62,20 @@ export async function deleteCanaryEvent(admin: MispClient, id: string): Promise<
 export async function findCanaries(client: MispClient, domains: readonly string[]): Promise<Set<string>> {
   const attributes = await client.searchAttributes({value: [...domains], type: 'domain', to_ids: 1, published: 1, enforceWarninglist: 1, deleted: 0, limit: 10, page: 1})
   return new Set(attributes.map((attribute) => attribute.value.toLowerCase()))
+}
+
+/**
+ * Deletes canary events an earlier run left behind (a run killed before its cleanup). They are
+ * found by a domain attribute under the canary parent and an event info with the canary prefix.
+ * Returns the ids of the deleted events.
+ */
+export async function deleteLeftoverCanaries(admin: MispClient): Promise<string[]> {
+  const attributes = await admin.searchAttributes({value: `%.${CANARY_PARENT}`, type: 'domain', deleted: 0, limit: 100, page: 1})
+  const eventIds = new Set<string>()
+  for (const attribute of attributes) {
+    if (attribute.value.toLowerCase().endsWith(`.${CANARY_PARENT}`) && attribute.Event?.info.startsWith(CANARY_INFO_PREFIX)) eventIds.add(attribute.event_id)
+  }
+
+  for (const id of eventIds) await deleteCanaryEvent(admin, id)
+  return [...eventIds]
 }

@@ -4,7 +4,7 @@ import type {MispClient} from '../misp/client.js'
 import {INTEGRATION_NAME} from '../wazuh/integration-groups.js'
 import {readIntegrationBlocks} from '../wazuh/ossec-conf.js'
 import {SELFTEST_LOCATION} from '../wazuh/selftest.js'
-import {CANARY_PARENT, createCanaryEvent, deleteCanaryEvent, findCanaries, newCanaryDomains, type CanaryDomains} from './canary-event.js'
+import {CANARY_PARENT, createCanaryEvent, deleteCanaryEvent, deleteLeftoverCanaries, findCanaries, newCanaryDomains, type CanaryDomains} from './canary-event.js'
 import {buildSelftestEvent, buildSysmonDnsEvent} from './canary-messages.js'
 import type {VerifyFacts} from './facts.js'
 import {LogFollower} from './follow.js'
@@ -93,8 +93,11 @@ async function plantCanary(context: VerifyContext, facts: VerifyFacts, reach: Mi
   if (!wazuh.value) return {hop: skip(`Skipped: ${wazuh.problem}.`)}
 
   const stages: CanaryStage[] = []
+  const notes: string[] = []
   let eventId: string
   try {
+    const leftovers = await deleteLeftoverCanaries(reach.adminClient)
+    if (leftovers.length > 0) notes.push(`Deleted canary event${leftovers.length === 1 ? '' : 's'} ${leftovers.join(', ')} left by an earlier run that stopped before its cleanup.`)
     eventId = await createCanaryEvent(reach.adminClient, domains)
   } catch (error) {
     const url = (await facts.mispUrl()) ?? 'MISP'
@@ -129,13 +132,13 @@ async function plantCanary(context: VerifyContext, facts: VerifyFacts, reach: Mi
       hop: fail(
         `Canary event ${eventId} was created, but restSearch with the integration's key found ${seen.size} of its 2 domains within ${options.timeoutSeconds} s${lastError ? ` (${lastError})` : ''}.`,
         'Check that publishing works (MISP > Administration > Jobs when background jobs are on) and that the Wazuh user belongs to the organisation that owns the event (its distribution is "your organisation only").',
-        [],
+        notes,
       ),
     }
   }
 
   stages.push({name: 'found by restSearch with the Wazuh key', reached: true, detail: `both domains found after ${seconds} s (to_ids, published, warninglists enforced)`})
-  return {eventId, hop: {...pass(`Canary event ${eventId} created and published; restSearch with the integration's key found both canary domains after ${seconds} s.`), stages}}
+  return {eventId, hop: {...pass(`Canary event ${eventId} created and published; restSearch with the integration's key found both canary domains after ${seconds} s.`, notes), stages}}
 }
 
 interface Journey {
