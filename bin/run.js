@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `--version` is answered here, before oclif and its dependency tree load, because scripts call
+// `--version` is handled here, before oclif and its dependency tree load, because scripts call
 // it often and oclif's start-up alone takes about twice as long as Node's. The line has the
 // same form oclif prints: name/version platform-arch node-version.
 const argv = process.argv.slice(2)

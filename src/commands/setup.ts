@@ -166,7 +166,7 @@ async function confirm(question: string): Promise<boolean> {
   return prompts.confirm({message: question, default: false}, {output: process.stderr})
 }
 
-/** The address Wazuh uses to reach MISP when no name is given: the SSH host, or the target's first address. */
+/** Returns the address Wazuh uses to reach MISP when no name is given: the SSH host, or the target's first address. */
 async function addressOf(target: Target, sshHost: string | undefined): Promise<string> {
   if (sshHost) return sshHost
   const addresses = await target.exec(['hostname', '-I'], {allowExitCodes: 'any'})

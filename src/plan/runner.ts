@@ -29,8 +29,8 @@ export interface PlanRunResult {
  * step that does not converge fails instead of reporting success. The first failure stops the
  * run; what earlier steps did stays done and a re-run resumes from their `ok`.
  *
- * In a dry run a step's check may depend on what an earlier step would change; such steps put
- * what they plan into `context.facts` so later checks can plan from it.
+ * In a dry run a step's check may depend on what an earlier step would change. Such steps put
+ * what they plan into `context.facts`, so later checks can plan from it.
  */
 export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   const results: StepResult[] = []

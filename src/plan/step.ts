@@ -17,7 +17,7 @@ export interface Change {
   argv?: string[][]
 }
 
-/** What a step found: `ok` when nothing needs doing, `change` when `changes` are pending, `skip` when the step does not apply. */
+/** The finding of a step's check: `ok` when nothing needs doing, `change` when `changes` are pending, `skip` when the step does not apply. */
 export interface StepCheck {
   status: 'ok' | 'change' | 'skip'
   /** Why: "already installed (Docker 27.3.1)", "ossec.conf has no custom-misp integration". */
@@ -40,7 +40,7 @@ export interface StepResult {
   error?: {code: string; message: string; exitCode: number; fix?: string}
 }
 
-/** What every step receives. `facts` carries values from one step to later ones (for example the MISP URL). */
+/** The context every step receives. `facts` carries values from one step to later ones (for example the MISP URL). */
 export interface StepContext {
   target: Target
   log: RunLog

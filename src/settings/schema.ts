@@ -5,7 +5,7 @@ import {z} from 'zod'
 import {parseHostSpec, parsePort} from './host.js'
 
 /**
- * Every value the CLI can be told, in one place. Each setting has a flag (`--misp-url`), an
+ * Every value the CLI accepts, in one place. Each setting has a flag (`--misp-url`), an
  * environment variable (`MISPWAZUH_MISP_URL`) and a config-file key (`misp-url` or `mispUrl`).
  * Values resolve flag > environment > config file > prompt > default.
  */

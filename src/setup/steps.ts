@@ -25,7 +25,7 @@ export interface SetupPlanOptions {
 }
 
 /**
- * The ordered steps of `setup`: preflight, the MISP part (Docker, misp-docker, TLS, start,
+ * Returns the ordered steps of `setup`: preflight, the MISP part (Docker, misp-docker, TLS, start,
  * feeds, warninglists, the Wazuh user and key, the refresh job, the credentials file), the
  * Wazuh install, the integration, the Wazuh configuration and the manager restart.
  */

@@ -13,7 +13,7 @@ export interface SetupSummary {
   hostFlags: string
 }
 
-/** The text setup prints on stdout: the plan (dry run) or what happened, then where everything is. */
+/** Renders what setup prints on stdout: the plan (dry run) or what happened, then where everything is. */
 export function renderSummary(result: PlanRunResult, summary: SetupSummary): string {
   const lines: string[] = []
   if (summary.dryRun) {
@@ -29,7 +29,10 @@ export function renderSummary(result: PlanRunResult, summary: SetupSummary): str
       for (const warning of step.warnings) lines.push(`    warning: ${warning}`)
     }
 
-    lines.push('', result.failed ? `Planning stopped at "${result.failed.title}".` : result.counts.pending > 0 ? `${result.counts.pending} step(s) would change the host. Run without --dry-run to apply.` : 'Nothing to change: the host is already set up.')
+    lines.push('')
+    if (result.failed) lines.push(`Planning stopped at "${result.failed.title}".`)
+    else if (result.counts.pending > 0) lines.push(`${result.counts.pending} step(s) would change the host. Run without --dry-run to apply.`)
+    else lines.push('Nothing to change: the host is already set up.')
     return lines.join('\n')
   }
 

@@ -38,7 +38,7 @@ export interface IntegrationInstallOptions {
   mispTarget?: Target
 }
 
-/** The integration script as installed: the bundled interpreter's shebang and LF line endings. */
+/** Returns the integration script as installed: the bundled interpreter's shebang and LF line endings. */
 export function integrationScript(wazuhDir: string = DEFAULT_WAZUH_DIR): string {
   const source = readTemplate('integrations', 'custom-misp.py').replaceAll('\r\n', '\n')
   const body = source.startsWith('#!') ? source.slice(source.indexOf('\n') + 1) : source
@@ -46,10 +46,10 @@ export function integrationScript(wazuhDir: string = DEFAULT_WAZUH_DIR): string 
 }
 
 /**
- * Installs the custom-misp integration: the script (root:wazuh 0750, so integratord, which
- * runs as wazuh, can run it but not change it), its JSON config with the MISP URL, the Wazuh
- * user's auth key and the CA it trusts (root:wazuh 0640), and its cache directory (owned by
- * wazuh). Then checks that the bundled interpreter compiles the script as the wazuh user and
+ * Installs the custom-misp integration. The script is root:wazuh 0750, so integratord (which
+ * runs as wazuh) can run it but not change it. Its JSON config holds the MISP URL, the Wazuh
+ * user's auth key and the CA it trusts (root:wazuh 0640), and its cache directory is owned by
+ * wazuh. Then checks that the bundled interpreter compiles the script as the wazuh user and
  * that the wazuh user cannot write it. integratord starts the script anew for every alert, so
  * none of this needs a manager restart.
  */

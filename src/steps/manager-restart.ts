@@ -8,7 +8,7 @@ import {applyRollback, planRollback} from '../wazuh/rollback.js'
 import {stoppedDaemons, waitForManager} from './wazuh-install.js'
 
 /**
- * A marker on the target that says the manager has not yet loaded a configuration change. It
+ * Returns the path of the marker that records a configuration change the manager has not loaded yet. It
  * is written before the change, so a run killed between the change and the restart still
  * restarts the manager on the next run.
  */

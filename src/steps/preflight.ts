@@ -10,7 +10,7 @@ export interface PreflightItem {
   id: string
   title: string
   verdict: Verdict
-  /** What was found, in words: "Ubuntu 24.04.1 LTS", "2 cores". */
+  /** The finding in words: "Ubuntu 24.04.1 LTS", "2 cores". */
   found: string
   reason?: string
   fix?: string
@@ -133,7 +133,7 @@ export function judgePreflight(target: string, facts: PreflightFacts, options: P
     id: 'privileges',
     title: 'Privileges',
     verdict: root ? 'ok' : 'blocking',
-    found: root ? (facts.user.viaSudo ? `${facts.user.login} with sudo` : 'root') : `${facts.user.login} (uid ${facts.user.effectiveUid}) without root`,
+    found: describePrivileges(facts.user),
     ...(root ? {} : {reason: 'Installing Docker, MISP and Wazuh needs root.', fix: 'Run mispwazuh with sudo, or connect as a user with passwordless sudo.'}),
   })
 
@@ -160,7 +160,7 @@ export function judgePreflight(target: string, facts: PreflightFacts, options: P
     title: 'Wazuh manager',
     verdict: wazuhOld ? 'warn' : 'ok',
     found: wazuh ? `Wazuh ${wazuh.version}` : 'not installed',
-    reason: wazuh ? (wazuhOld ? 'older than 4.7, which mispwazuh does not support' : 'setup configures it') : 'setup installs it',
+    reason: describeManager(wazuh, wazuhOld),
     ...(wazuhOld ? {fix: 'Upgrade the Wazuh manager to 4.7 or later.'} : {}),
   })
 
@@ -168,7 +168,7 @@ export function judgePreflight(target: string, facts: PreflightFacts, options: P
     id: 'time',
     title: 'Time synchronisation',
     verdict: facts.timeSynchronized === true ? 'ok' : 'warn',
-    found: facts.timeSynchronized === null ? 'unknown (no timedatectl)' : facts.timeSynchronized ? 'synchronised' : 'not synchronised',
+    found: describeClock(facts.timeSynchronized),
     ...(facts.timeSynchronized === true ? {} : {reason: 'Alert timestamps and TLS certificate checks need a correct clock.', fix: 'Enable NTP: timedatectl set-ntp true (systemd-timesyncd or chrony).'}),
   })
 
@@ -207,6 +207,21 @@ export function preflightStep(options: PreflightOptions): Step {
     },
     async apply() {},
   }
+}
+
+function describePrivileges(user: PreflightFacts['user']): string {
+  if (user.effectiveUid !== 0) return `${user.login} (uid ${user.effectiveUid}) without root`
+  return user.viaSudo ? `${user.login} with sudo` : 'root'
+}
+
+function describeManager(manager: PreflightFacts['wazuhManager'], old: boolean): string {
+  if (!manager) return 'setup installs it'
+  return old ? 'older than 4.7, which mispwazuh does not support' : 'setup configures it'
+}
+
+function describeClock(synchronized: boolean | null): string {
+  if (synchronized === null) return 'unknown (no timedatectl)'
+  return synchronized ? 'synchronised' : 'not synchronised'
 }
 
 function resourceItem(id: string, title: string, value: number, found: string, minimum: number, recommended: number, format: (value: number) => string, soften: (verdict: Verdict) => Verdict, ignoredNote: string): PreflightItem {

@@ -136,7 +136,7 @@ function versionWarnings(version: string | undefined): string[] {
 
 /**
  * Copies wazuh-passwords.txt out of wazuh-install-files.tar into a root-only file. The tar
- * stays where the installer wrote it: it also holds the certificates the user may need.
+ * stays where the installer wrote it, because it also contains the certificates the user may need.
  */
 export async function saveWazuhPasswords(context: StepContext, options: Pick<WazuhInstallOptions, 'workDir' | 'credentialsFile'>): Promise<void> {
   const tar = path.join(options.workDir, 'wazuh-install-files.tar')
@@ -196,9 +196,9 @@ export function stoppedDaemons(statusOutput: string, withIntegration = true): st
 }
 
 /**
- * Waits until the manager's daemons run and its API answers on the port in api.yaml. The API
- * check sends no credentials; it only needs an HTTP answer, so the API's self-signed
- * certificate is not verified for it.
+ * Waits until the manager's daemons run and its API responds on the port in api.yaml. The API
+ * check sends no credentials and only needs an HTTP status, so it does not verify the API's
+ * self-signed certificate.
  */
 export async function waitForManager(target: Target, wazuhDir: string, timeoutMs: number, withIntegration = true): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -58,7 +58,7 @@ interface Deferred {
   resolve: (result: StepResult) => void
 }
 
-/** A listr2 tree. listr2 drives its own tasks, so each task waits for the runner's finish event of its step. */
+/** Creates a listr2 tree. listr2 drives its own tasks, so each task waits for the runner's finish event of its step. */
 async function treeProgress(steps: readonly Step[], stream: NodeJS.WriteStream, redactor: Redactor): Promise<Progress> {
   const {Listr, ListrLogger, ProcessOutput} = await import('listr2')
   const deferred = new Map<string, Deferred>()

@@ -32,8 +32,10 @@ export class Redactor {
 
 const SECRET_KEY = /^(?:.*[_-])?(?:password|passwd|secret|token|authkey|auth_key|authkey_raw|api_?key|admin_key|authorization|private_?key|passphrase|key_raw)$/i
 
-// `password=...`, `"authkey": "..."`, `Authorization: ...` in free text.
-const SECRET_ASSIGNMENT = /\b((?:[A-Za-z_]*[_-])?(?:password|passwd|secret|token|authkey|authkey_raw|api_?key|admin_key|authorization|passphrase))("?\s*[:=]\s*)("?)(?!\[redacted)[^\s"',}]{4,}\3/gi
+// `password=...` (no spaces, as in .env files and URLs), `"authkey": "..."` and `Authorization: ...`
+// in free text. `$password = (Get-Content ...)` in printed PowerShell is code, not a secret, and
+// does not match.
+const SECRET_ASSIGNMENT = /\b((?:[A-Za-z_]*[_-])?(?:password|passwd|secret|token|authkey|authkey_raw|api_?key|admin_key|authorization|passphrase))(=|"?:\s*)("?)(?!\[redacted)[^\s"',}()]{4,}\3/gi
 
 /** True for keys such as `password`, `ADMIN_KEY`, `adminPassword` or `authkey_raw`. */
 export function isSecretKey(key: string): boolean {

@@ -25,6 +25,7 @@ describe('Redactor', () => {
     expect(redactor.redact('ADMIN_PASSWORD=hunter2hunter2 other=1')).toBe('ADMIN_PASSWORD=[redacted] other=1')
     expect(redactor.redact('{"authkey": "0123456789abcdef", "id": "5"}')).toBe('{"authkey": "[redacted]", "id": "5"}')
     expect(redactor.redact('Authorization: tokenvalue123')).toBe('Authorization: [redacted]')
+    expect(redactor.redact('$password = (Get-Content -LiteralPath $file)')).toBe('$password = (Get-Content -LiteralPath $file)')
   })
 
   it('masks secret keys in objects', () => {
