@@ -2,7 +2,7 @@ import {randomBytes} from 'node:crypto'
 
 import type {MispClient} from '../misp/client.js'
 
-/** The start of every canary event's info, so left-over canary events are told apart from real ones. */
+/** The start of every canary event's info, which marks an event as a canary when an earlier run left it behind. */
 export const CANARY_INFO_PREFIX = 'mispwazuh verify canary'
 
 /** The tag on every canary event, so a left-over one is easy to find and delete in MISP. */

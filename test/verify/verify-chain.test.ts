@@ -2,6 +2,9 @@
  * verify after `mispwazuh setup` on the Debian test server: every hop and both canaries pass,
  * the canary event is gone from MISP afterwards, and no secret reaches the output.
  */
+import fs from 'node:fs'
+import path from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {hostFlags, runCli} from '../support/cli.js'
@@ -78,9 +81,12 @@ describe('verify after setup', () => {
     expect(result.stdout).toMatch(/^Verdict: PASS \(17 passed, 0 failed, 0 skipped\)\. A canary IoC went from MISP/m)
     expect(result.stderr).toMatch(/canary event \d+ created in MISP/)
 
+    const logs = fs.readdirSync(result.logDirectory).map((name) => fs.readFileSync(path.join(result.logDirectory, name), 'utf8'))
+    expect(logs.join('\n')).toMatch(/hop canary\.cleanup: pass/)
     for (const secret of [chain.adminKey, chain.wazuhKey]) {
       expect(result.stdout).not.toContain(secret)
       expect(result.stderr).not.toContain(secret)
+      for (const log of logs) expect(log).not.toContain(secret)
     }
   }, 300_000)
 
