@@ -31,7 +31,10 @@ export function mispExistingTrustStep(state: MispRunState): Step {
       })
 
       const pem = options.existingCaPem ?? (await pinnedCandidate(context, state, presented))
-      if (!options.existingCaPem) state.pinnedFingerprint = presented.fingerprint256
+      if (!options.existingCaPem) {
+        state.pinnedFingerprint = presented.fingerprint256
+        state.tlsServerName = nameForVerification(new URL(state.url).hostname.replace(/^\[|\]$/g, ''), presented)
+      }
 
       // Prove the trust before writing it: a CA that does not verify the server is a clear error now, not a broken integration later.
       await verifyWith(state, pem)
@@ -90,6 +93,23 @@ async function confirmPin(state: MispRunState, presented: ServerCertificate): Pr
 async function verifyWith(state: MispRunState, pem: string): Promise<void> {
   const client = new MispClient({url: state.url, key: state.options.existingAdminKey!, ca: pem, pinnedFingerprint: state.pinnedFingerprint, retries: 1})
   await client.getVersion()
+}
+
+/**
+ * Returns undefined when the certificate names `host`, else the first DNS name (or IP address) it
+ * carries. misp-docker's own certificate names only localhost, 127.0.0.1 and ::1, so a client that
+ * reaches it by another address must verify against one of those names instead.
+ */
+export function nameForVerification(host: string, certificate: Pick<ServerCertificate, 'subjectAltName'>): string | undefined {
+  const entries = certificate.subjectAltName.split(',').map((entry) => entry.trim()).filter(Boolean)
+  const dns = entries.filter((entry) => entry.startsWith('DNS:')).map((entry) => entry.slice(4).toLowerCase())
+  const ips = entries.filter((entry) => entry.startsWith('IP Address:')).map((entry) => entry.slice(11).toLowerCase())
+  const wanted = host.toLowerCase()
+  // A wildcard covers exactly one label: *.example.org matches misp.example.org, not a.b.example.org.
+  const matches = (name: string) => name === wanted || (name.startsWith('*.') && wanted.endsWith(name.slice(1)) && wanted.split('.').length === name.split('.').length)
+  const covered = dns.some(matches) || ips.includes(wanted)
+  if (covered) return undefined
+  return dns.find((name) => !name.startsWith('*.')) ?? ips[0]
 }
 
 function describe(certificate: ServerCertificate): string {

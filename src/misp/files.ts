@@ -71,7 +71,7 @@ export function mispRefreshJobStep(state: MispRunState): Step {
     if (curl.exitCode !== 0) context.log.warn(`curl is not installed on ${context.target.name}; the daily MISP feed refresh job needs it (apt-get install curl).`)
 
     return [
-      {path: options.refreshScript, content: refreshScript(state.url, paths.adminKeyFile, paths.caCertFile), mode: 0o755, owner: 'root', group: 'root'},
+      {path: options.refreshScript, content: refreshScript(state.url, paths.adminKeyFile, paths.caCertFile, state.tlsServerName), mode: 0o755, owner: 'root', group: 'root'},
       {path: options.cronFile, content: cronEntry(options.refreshSchedule, options.refreshScript, options.refreshLogFile), mode: 0o644, owner: 'root', group: 'root'},
     ]
   }, async (context) => {
@@ -105,23 +105,33 @@ export function credentialsText(state: MispRunState, adminEmail: string, passwor
     `MISP_CA_FILE=${paths.caCertFile}`,
   ]
   if (state.pinnedFingerprint) lines.push(`MISP_PINNED_SHA256=${state.pinnedFingerprint}`)
+  if (state.tlsServerName) lines.push(`MISP_TLS_SERVER_NAME=${state.tlsServerName}`)
   if (options.mode === 'install') lines.push(`MISP_DOCKER_DIR=${options.installDir}`, `MISP_DOCKER_ENV=${paths.envFile}`)
   return `${lines.join('\n')}\n`
 }
 
-export function refreshScript(url: string, keyFile: string, caFile: string): string {
+/**
+ * Returns the refresh script. With `tlsServerName` (a pinned certificate that does not name the
+ * URL's host), curl verifies the certificate against that name and `--connect-to` sends the
+ * connection to the real host and port, so verification stays on.
+ */
+export function refreshScript(url: string, keyFile: string, caFile: string, tlsServerName?: string): string {
+  const target = new URL(url)
+  const port = target.port || '443'
+  const verifiedUrl = tlsServerName === undefined ? url : `https://${tlsServerName.includes(':') ? `[${tlsServerName}]` : tlsServerName}:${port}${target.pathname.replace(/\/$/, '')}`
+  const connectTo = tlsServerName === undefined ? '' : `--connect-to '${tlsServerName.includes(':') ? `[${tlsServerName}]` : tlsServerName}:${port}:${target.hostname}:${port}' `
   return `#!/bin/sh
 # Written by mispwazuh: asks MISP to fetch and cache every enabled feed.
 # The auth key is read from a root-only file and reaches curl on stdin, never in argv.
 set -u
-url='${url}'
+url='${verifiedUrl}'
 key_file='${keyFile}'
 ca_file='${caFile}'
 status=0
 for action in feeds/fetchFromAllFeeds feeds/cacheFeeds/all; do
   printf '%s %s: ' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$action"
   if ! printf '%s: %s\\n' Authorization "$(cat "$key_file")" | curl --silent --show-error --fail --max-time 900 \\
-      --cacert "$ca_file" -H @- -H 'Accept: application/json' -H 'Content-Type: application/json' \\
+      --cacert "$ca_file" ${connectTo}-H @- -H 'Accept: application/json' -H 'Content-Type: application/json' \\
       -X POST --data '{}' "$url/$action"; then
     status=1
   fi

@@ -13,6 +13,11 @@ export const MispFacts = {
   caFile: 'misp.caFile',
   /** string | undefined: SHA-256 fingerprint when the server certificate is pinned instead of verified by a CA. */
   pinnedFingerprint: 'misp.pinnedFingerprint',
+  /**
+   * string | undefined: with a pinned certificate that does not name the URL's host, a name it
+   * does carry. TLS clients verify against that name and connect to the URL's host and port.
+   */
+  tlsServerName: 'misp.tlsServerName',
   /** string: path on the target of the root-only file holding the MISP admin auth key. */
   adminKeyFile: 'misp.adminKeyFile',
   /** string: path on the target of the root-only file holding the Wazuh user's auth key. */
@@ -38,6 +43,8 @@ export class MispRunState {
   /** PEM the clients trust, as written (or planned) on the target. */
   caPem: string | undefined
   pinnedFingerprint: string | undefined
+  /** A name the pinned certificate carries, when it does not carry the URL's host. */
+  tlsServerName: string | undefined
   /** Set when .env or the TLS files changed, so the start step recreates the containers. */
   restartNeeded = false
 
@@ -107,6 +114,7 @@ export class MispRunState {
     context.facts.set(MispFacts.url, this.url)
     context.facts.set(MispFacts.caFile, this.paths.caCertFile)
     context.facts.set(MispFacts.pinnedFingerprint, this.pinnedFingerprint)
+    context.facts.set(MispFacts.tlsServerName, this.tlsServerName)
     context.facts.set(MispFacts.adminKeyFile, this.paths.adminKeyFile)
     context.facts.set(MispFacts.wazuhKeyFile, this.paths.wazuhKeyFile)
     context.facts.set(MispFacts.credentialsFile, this.paths.credentialsFile)

@@ -3,7 +3,8 @@
  * from a CA file or a pinned self-signed certificate, and the rest runs against the MISP double.
  * The target is this machine (LocalTarget) with every path under a temporary directory.
  */
-import {execFileSync} from 'node:child_process'
+import {execFile, execFileSync} from 'node:child_process'
+import {promisify} from 'node:util'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,8 +20,13 @@ import {LocalTarget} from '../../src/target/local-target.js'
 import {Redactor} from '../../src/ui/redact.js'
 import {RunLog} from '../../src/ui/run-log.js'
 import {startMispDouble, type MispDouble} from '../support/misp-double/server.js'
+import {feedStateOf} from '../support/misp-double/routes/feeds.js'
 import type {TlsFixture} from '../support/tls.js'
+import {nameForVerification} from '../../src/misp/existing.js'
 import {runSteps} from './step-runner.js'
+
+// The double runs in this process, so a command that calls it must not block the event loop.
+const execFileAsync = promisify(execFile)
 
 let misp: MispDouble
 let scratch: string
@@ -113,6 +119,10 @@ describe('existing MISP', () => {
     expect(credentials.get('MISP_ADMIN_PASSWORD')).toBe('(not managed by mispwazuh: existing MISP)')
     expect(credentials.has('MISP_DOCKER_ENV')).toBe(false)
 
+    const refresh = (await execFileAsync('sh', [path.join(directory, 'sbin/mispwazuh-misp-refresh')], {encoding: 'utf8', timeout: 60_000})).stdout
+    expect(refresh).toContain('feeds/cacheFeeds/all: {')
+    expect(fs.readFileSync(path.join(directory, 'sbin/mispwazuh-misp-refresh'), 'utf8')).not.toContain('--connect-to')
+
     const wazuhKey = fs.readFileSync(path.join(directory, 'etc/misp-wazuh.key'), 'utf8').trim()
     const me = await new MispClient({url: misp.url, key: wazuhKey, ca: misp.tls.ca.certPem}).getCurrentUser()
     expect(me.User.email).toBe('wazuh@misp.local')
@@ -197,8 +207,28 @@ describe('existing MISP', () => {
 
     const credentials = parseEnv(fs.readFileSync(path.join(directory, 'etc/misp-credentials'), 'utf8'))
     expect(credentials.get('MISP_PINNED_SHA256')).toBe(fingerprint)
+    expect(credentials.get('MISP_TLS_SERVER_NAME')).toBe('misp.internal')
+    expect(facts.get(MispFacts.tlsServerName)).toBe('misp.internal')
+
+    // The certificate names only misp.internal, yet the refresh job verifies it and reaches 127.0.0.1.
+    const before = feedStateOf(double.store).calls.fetchFromAllFeeds
+    const output = (await execFileAsync('sh', [path.join(directory, 'sbin/mispwazuh-misp-refresh')], {encoding: 'utf8', timeout: 60_000})).stdout
+    expect(output).toContain('Pull queued for background execution.')
+    expect(feedStateOf(double.store).calls.fetchFromAllFeeds).toBe(before + 1)
 
     const second = await runSteps(mispSteps({...input, confirmPin: async () => false}, {redactor}), context(redactor, directory))
     for (const record of second) expect(`${record.id}: ${record.check.status}`).toBe(`${record.id}: ok`)
+  })
+})
+
+describe('nameForVerification', () => {
+  it.each([
+    ['127.0.0.1', 'DNS:localhost, IP Address:127.0.0.1', undefined],
+    ['10.0.0.5', 'DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1', 'localhost'],
+    ['misp.example.org', 'DNS:*.example.org', undefined],
+    ['a.b.example.org', 'DNS:*.example.org, DNS:misp.internal', 'misp.internal'],
+    ['misp.example.org', 'IP Address:192.0.2.1', '192.0.2.1'],
+  ])('%s with %s', (host, subjectAltName, expected) => {
+    expect(nameForVerification(host, {subjectAltName})).toBe(expected)
   })
 })
