@@ -341,3 +341,12 @@ export async function wazuhApiRequest(server: TestServer, request: ApiRequest): 
     outgoing.end()
   })
 }
+
+/** Returns the last lines of ossec.log and of the manager stand-in's stderr, for assertion messages. */
+export async function managerDiagnostics(server: TestServer, lines = 20): Promise<string> {
+  const tail = async (path: string) => {
+    const result = await server.exec(['tail', '-n', String(lines), path])
+    return result.exitCode === 0 ? result.stdout : `(${path} could not be read: ${result.stderr.trim()})`
+  }
+  return `ossec.log:\n${await tail(ossecLogPath)}\nmanager stderr:\n${await tail(`${wazuhHome}/.standin/manager.stderr`)}`
+}

@@ -206,8 +206,11 @@ class Manager:
         self.serve_queue()
         os.makedirs(common.RUN_DIR, exist_ok=True)
         for path in self.pid_files():
-            with open(path, "w", encoding="utf-8") as handle:
+            # Write and rename, so that wazuh-control never reads a half-written PID file.
+            temporary = f"{path}.tmp"
+            with open(temporary, "w", encoding="utf-8") as handle:
                 handle.write(f"{os.getpid()}\n")
+            os.replace(temporary, path)
 
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())

@@ -68,17 +68,31 @@ def daemon_tool(name: str, arguments: list[str]) -> int:
 
 # -- wazuh-control -----------------------------------------------------------------------------
 
+def process_alive(pid: int) -> bool:
+    """Tell whether a process runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def pid_of(daemon: str) -> int | None:
+    """Return the PID of a running daemon from var/run/<daemon>-<pid>.pid, removing files of dead PIDs."""
     for path in glob.glob(os.path.join(common.RUN_DIR, f"{daemon}-*.pid")):
         try:
-            pid = int(open(path, encoding="utf-8").read().strip())
-            os.kill(pid, 0)
+            with open(path, encoding="utf-8") as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            # A file being written right now reads empty; leave it to its writer.
+            continue
+        if process_alive(pid):
             return pid
-        except (ValueError, OSError):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
     return None
 
 
@@ -155,9 +169,7 @@ def control_stop(version: str) -> int:
         os.kill(pid, signal.SIGTERM)
         deadline = time.time() + STOP_TIMEOUT_SECONDS
         while time.time() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not process_alive(pid):
                 break
             time.sleep(0.05)
         else:
@@ -171,8 +183,7 @@ def control_stop(version: str) -> int:
 def control(arguments: list[str]) -> int:
     version = common.installed_version()
     if arguments[:1] == ["-j"]:
-        print("wazuh-control: the stand-in does not support -j (JSON output).", file=sys.stderr)
-        return 1
+        return control_json(arguments[1:], version)
     action = arguments[0] if arguments else ""
 
     if action == "info":
@@ -210,6 +221,23 @@ def control(arguments: list[str]) -> int:
     print(f"Usage: {sys.argv[0]} [-j] {{start|stop|restart|status|enable|disable|info [-v -r -t]}}")
     print("")
     print("    -j    Use JSON output.")
+    return 1
+
+
+def control_json(arguments: list[str], version: str) -> int:
+    """Print wazuh-control -j output for info and status, the JSON the real script prints."""
+    import json
+
+    action = arguments[0] if arguments else ""
+    if action == "info" and len(arguments) == 1:
+        data = [{"WAZUH_VERSION": f"v{version}"}, {"WAZUH_REVISION": common.revision(version)}, {"WAZUH_TYPE": "server"}]
+        print(json.dumps({"error": 0, "data": data}, separators=(",", ":")), end="")
+        return 0
+    if action == "status":
+        data = [{"daemon": daemon, "status": "running" if pid_of(daemon) else "stopped"} for daemon in DAEMONS]
+        print(json.dumps({"error": 0, "data": data}, separators=(",", ":")), end="")
+        return 0 if all(item["status"] == "running" for item in data) else 1
+    print(f"wazuh-control: the stand-in supports -j only with info and status, not '{' '.join(arguments)}'.", file=sys.stderr)
     return 1
 
 
