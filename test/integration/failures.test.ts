@@ -13,9 +13,9 @@ let workspace: Workspace
 
 const dnsQuery = loadAlert('sysmon-eid22-dns-query.alert.json')
 
-// Python start-up through a version manager shim can take a few hundred milliseconds on a busy
-// machine, so the time budgets below add this margin to the configured total_timeout.
-// Interpreter start and process overhead on a loaded 2-core CI machine; the faults add 10 s or more, so the bound still shows the timeout cut the wait.
+// Python start-up through a version manager shim takes up to a few seconds on a loaded 2-core
+// machine, so the time budgets below add this margin to the configured total_timeout. The
+// faults delay MISP by 10 s, so the bound still shows that the timeout cut the wait short.
 const startupMarginMs = 4000
 
 beforeAll(async () => {
