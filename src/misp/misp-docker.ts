@@ -2,7 +2,7 @@ import path from 'node:path/posix'
 
 import {MispwazuhError, ExitCode} from '../errors.js'
 import type {Step, StepCheck, StepContext} from '../plan/step.js'
-import {applyFile, planFile, type FilePlan} from '../steps/file-change.js'
+import {applyFile, planFile, unifiedDiff, type FilePlan} from '../steps/file-change.js'
 import {isSecretEnvName, parseEnv, setEnvValues} from './env-file.js'
 import {adminEmailOf} from './options.js'
 import {generateSecret, type MispRunState} from './run-state.js'
@@ -102,7 +102,13 @@ export function mispDockerEnvStep(state: MispRunState): Step {
       return {
         status: 'change',
         reason: `${paths.envFile} does not exist yet`,
-        changes: [{kind: 'file', summary: `create ${paths.envFile} from template.env with ${wanted.size} values set by mispwazuh (root:root 0600)`, path: paths.envFile}],
+        changes: [{
+          kind: 'file',
+          summary: `create ${paths.envFile} from template.env with ${wanted.size} values set by mispwazuh (root:root 0600)`,
+          path: paths.envFile,
+          // The template arrives with the checkout, so the plan can show only the lines mispwazuh sets.
+          diff: unifiedDiff(paths.envFile, undefined, setEnvValues('', wanted), false, context.redactor),
+        }],
       }
     }
 

@@ -134,6 +134,10 @@ describe('MISP part on the test server', () => {
       'misp.feeds', 'misp.warninglists', 'misp.wazuh-user', 'misp.refresh-job', 'misp.credentials',
     ])
     expect(dryRun[0]!.check.status).toBe('ok')
+    const envDiff = dryRun.find((record) => record.id === 'misp.env')!.check.changes[0]!.diff!
+    expect(envDiff).toContain(`+BASE_URL=https://127.0.0.1:${httpsPort}`)
+    expect(envDiff).toMatch(/\+ADMIN_KEY=\[redacted/)
+    expect(envDiff).toMatch(/\+MYSQL_ROOT_PASSWORD=\[redacted/)
     expect(dryRun.slice(1).every((record) => record.check.status === 'change')).toBe(true)
   })
 
