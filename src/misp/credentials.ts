@@ -9,7 +9,7 @@ import {parseEnv} from './env-file.js'
 
 export const DEFAULT_CREDENTIALS_FILE = '/etc/mispwazuh/misp-credentials'
 
-/** What the credentials file on the target names, with both keys read and registered with the redactor. */
+/** Access to MISP as the credentials file on the target records it, with both keys read and registered with the redactor. */
 export interface MispAccess {
   credentialsFile: string
   url: string
