@@ -246,4 +246,32 @@ describe('verify names the broken hop', () => {
     expect(cli.exitCode).toBe(0)
     expect(hop(report, 'misp.wazuh-key').notes).toContain(`${WAZUH_KEY_FILE} holds a secret but is root:root 0644; make it root-only: chown root:root ${WAZUH_KEY_FILE} && chmod 0600 ${WAZUH_KEY_FILE}.`)
   }, 120_000)
+
+  it('integration errors fail wazuh.integration-log', async () => {
+    const stamp = (await chain.server.exec(['date', '+%Y/%m/%d %H:%M:%S'])).stdout.trim()
+    const ossecLines = [
+      `${stamp} wazuh-integratord: ERROR: At wpopenv(): file '${SCRIPT}' has write permissions.`,
+      `${stamp} wazuh-integratord: ERROR: Couldn't execute command (integrations /tmp/custom-misp-1-2.alert     10 2 > /dev/null 2>&1). Check file and permissions.`,
+      `${stamp} wazuh-integratord: ERROR: At wpopenv(): file '${SCRIPT}' has write permissions.`,
+    ]
+    const integrationLines = [
+      `${stamp} custom-misp: ERROR: alert 1796416935.0: MISP lookup failed: reason=auth_failed status=403: Authentication failed.`,
+      `${stamp} custom-misp: INFO: alert 1796416935.0: MISP match: domain a.example from data.win.eventdata.queryName matches event 1 attribute 1 (domain a.example)`,
+    ]
+    await chain.server.exec(['sh', '-c', 'cat >> /var/ossec/logs/ossec.log'], {stdin: `${ossecLines.join('\n')}\n`})
+    await chain.server.exec(['sh', '-c', 'cat >> /var/ossec/logs/integrations.log'], {stdin: `${integrationLines.join('\n')}\n`})
+
+    const {cli, report} = await chain.verify(['--no-canary'])
+    expect(cli.exitCode).toBe(1)
+    const logs = hop(report, 'wazuh.integration-log')
+    expect(logs.status).toBe('fail')
+    expect(logs.found).toContain('2 × script writable by wazuh in ossec.log')
+    expect(logs.found).toContain('1 × script could not be executed in ossec.log')
+    expect(logs.found).toContain('1 × MISP lookup failed (auth_failed) in integrations.log')
+    expect(logs.found).not.toContain('MISP match')
+    expect(logs.fix).toContain(`chown root:wazuh ${SCRIPT} && chmod 0750 ${SCRIPT}`)
+    expect(logs.fix).toContain('see misp.wazuh-key')
+    const others = HOP_IDS.filter((id) => id !== 'wazuh.integration-log')
+    expect(statuses(report, others)).toEqual(allPass(others))
+  }, 120_000)
 })

@@ -9,6 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {hostFlags, runCli} from '../support/cli.js'
 import {useTestServer} from '../support/test-server.js'
+import {seedAgents, sendQueueMessage, sysmonDnsQueryMessage, waitForAlert} from '../support/wazuh/standins.js'
 import {buildChain, type Chain, type VerifyJson} from './chain.js'
 
 const CHECK_HOPS = [
@@ -98,5 +99,20 @@ describe('verify after setup', () => {
     expect(chain.double.store.events.size).toBe(before)
     expect(chain.double.requests.some((request) => request.path.startsWith('/events/add'))).toBe(true)
     expect(chain.double.requests.filter((request) => request.path.startsWith('/events/add'))).toHaveLength(2)
+  }, 300_000)
+
+  it('counts agents that send Sysmon events', async () => {
+    await seedAgents(server(), [
+      {id: '001', name: 'win-agent-01', status: 'active', os: {platform: 'windows'}},
+      {id: '002', name: 'win-agent-02', status: 'disconnected', os: {platform: 'windows'}},
+    ])
+    await sendQueueMessage(server(), sysmonDnsQueryMessage({agentId: '001', agentName: 'win-agent-01', queryName: 'update.example.org'}))
+    await waitForAlert(server(), (alert) => alert.agent.id === '001' && alert.rule.id === '61650')
+
+    const {report} = await chain.verify(['--no-canary'])
+    const agents = hop(report, 'wazuh.agents')
+    expect(agents.status).toBe('pass')
+    expect(agents.found).toMatch(/^2 agents registered, (1 active|active count unknown[^;]*); 1 sent Sysmon alerts in the last 24 h: 001 win-agent-01 \(1 alerts, last \d{4}-\d{2}-\d{2}T/)
+    expect(agents.notes).toEqual([])
   }, 300_000)
 })
