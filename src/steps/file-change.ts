@@ -69,8 +69,8 @@ export function unifiedDiff(path: string, before: Buffer | string | undefined, a
   const oldText = before === undefined ? '' : before.toString()
   const newText = after.toString()
   const patch = createTwoFilesPatch(before === undefined ? '/dev/null' : path, path, oldText, newText, undefined, undefined, {context: 3})
-  // createTwoFilesPatch starts with `Index:` and `====` lines that unified diffs do not have.
-  const withoutHeader = patch.replace(/^Index: [^\n]*\n=+\n/, '')
+  // createTwoFilesPatch starts with `Index:` (when the names match) and `====` lines, which unified diffs do not have.
+  const withoutHeader = patch.replace(/^(?:Index: [^\n]*\n)?=+\n/, '')
   return redactor ? redactor.redact(withoutHeader) : withoutHeader
 }
 
