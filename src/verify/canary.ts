@@ -84,7 +84,15 @@ export async function runCanary(context: VerifyContext, facts: VerifyFacts, reac
 
 async function plantCanary(context: VerifyContext, facts: VerifyFacts, reach: MispReach, domains: CanaryDomains, options: CanaryOptions): Promise<{hop: HopOutcome; eventId?: string}> {
   if (!reach.reachable) return {hop: skip('Skipped: MISP is not reachable (see misp.reachable).')}
-  if (!reach.adminClient) return {hop: skip('Skipped: creating the canary event needs the admin key, which could not be read or was rejected.')}
+  if (!reach.adminClient) {
+    const admin = await facts.adminKey()
+    return {
+      hop: fail(
+        `The canary cannot be planted: creating its MISP event needs the admin key, and ${admin.problem ?? 'MISP rejected it (see misp.reachable)'}.`,
+        'When setup installed MISP on another host, run verify with the same --misp-host. Otherwise restore the admin key file (run `mispwazuh setup` again), or run verify with --no-canary to check the hops only.',
+      ),
+    }
+  }
 
   const config = await facts.integrationConfig()
   const key = config.value?.values.api_key

@@ -59,7 +59,7 @@ export function parseCredentials(file: string, text: string): Credentials {
 }
 
 /**
- * Everything the hops read from the target, each read once and only when a hop needs it.
+ * Everything the hops read from the targets, each read once and only when a hop needs it.
  * Every secret read here (auth keys, the admin password line of the credentials file) is
  * registered with the redactor before it is used.
  */
@@ -84,9 +84,9 @@ export class VerifyFacts {
 
   credentials(): Promise<Loaded<Credentials>> {
     return this.once('credentials', async () => {
-      const {target, redactor} = this.context
-      if (!(await target.exists(CREDENTIALS_FILE))) return {problem: `${CREDENTIALS_FILE} does not exist on ${target.name}`}
-      const text = await target.readText(CREDENTIALS_FILE)
+      const {mispTarget, redactor} = this.context
+      if (!(await mispTarget.exists(CREDENTIALS_FILE))) return {problem: `${CREDENTIALS_FILE} does not exist on ${mispTarget.name}`}
+      const text = await mispTarget.readText(CREDENTIALS_FILE)
       const password = /^MISP_ADMIN_PASSWORD=(.*)$/m.exec(text)?.[1]
       redactor.register(password, 'misp-admin-password')
       return {value: parseCredentials(CREDENTIALS_FILE, text)}
@@ -95,10 +95,10 @@ export class VerifyFacts {
 
   /** Reads a one-line auth key from a root-only file and registers it with the redactor. */
   private async readKey(file: string, label: string): Promise<Loaded<string>> {
-    const {target, redactor} = this.context
-    const stat = await target.stat(file)
-    if (stat?.type !== 'file') return {problem: `${file} does not exist on ${target.name}`}
-    const key = (await target.readText(file)).trim()
+    const {mispTarget, redactor} = this.context
+    const stat = await mispTarget.stat(file)
+    if (stat?.type !== 'file') return {problem: `${file} does not exist on ${mispTarget.name}`}
+    const key = (await mispTarget.readText(file)).trim()
     redactor.register(key, label)
     if (!AUTH_KEY_PATTERN.test(key)) return {problem: `${file} does not hold a 40-character MISP auth key`}
     return {value: key}
@@ -151,10 +151,11 @@ export class VerifyFacts {
   /** Reads the PEM the CLI trusts for MISP: the credentials file's CA file, else the integration's ca_file. */
   caPem(): Promise<Loaded<{file: string; pem: string}>> {
     return this.once('caPem', async () => {
-      const {target} = this.context
       const credentials = await this.credentials()
       const config = await this.integrationConfig()
       const configured = config.value?.values.ca_file
+      // setup's CA file lives with the credentials; without them, the integration's copy on the manager is used.
+      const target = credentials.value ? this.context.mispTarget : this.context.target
       const file = credentials.value?.caFile ?? (typeof configured === 'string' && configured !== '' ? configured : DEFAULT_CA_FILE)
       if (!(await target.exists(file))) return {problem: `the CA file ${file} does not exist on ${target.name}`}
       return {value: {file, pem: await target.readText(file)}}
@@ -183,8 +184,9 @@ export class VerifyFacts {
     }
   }
 
-  stat(file: string): Promise<FileStat | undefined> {
-    return this.context.target.stat(file)
+  /** Returns the stat of a file of setup's MISP files (on the MISP host when it is another host). */
+  mispFileStat(file: string): Promise<FileStat | undefined> {
+    return this.context.mispTarget.stat(file)
   }
 
   manager(): Promise<ManagerFacts> {

@@ -30,7 +30,7 @@ export interface MispReach {
  */
 export async function checkMispReachable(context: VerifyContext, facts: VerifyFacts, reach: MispReach): Promise<HopOutcome> {
   const url = await facts.mispUrl()
-  if (!url) return fail(`No MISP URL: neither ${CREDENTIALS_FILE} nor ${integrationConfigPath(facts.wazuhDir)} exists on ${context.target.name}.`, SETUP_AGAIN)
+  if (!url) return fail(`No MISP URL: neither ${CREDENTIALS_FILE} nor ${integrationConfigPath(facts.wazuhDir)} exists (looked on ${context.mispTarget.name}${context.mispTarget === context.target ? '' : ` and ${context.target.name}`}).`, SETUP_AGAIN)
 
   const ca = await facts.caPem()
   if (!ca.value) return fail(`MISP is at ${url}, but ${ca.problem}.`, `${SETUP_AGAIN} It writes the CA certificate the CLI and the integration trust.`)
@@ -70,7 +70,7 @@ export async function checkMispReachable(context: VerifyContext, facts: VerifyFa
       reach.adminClient = client.value
       reach.admin = await client.value.getCurrentUser()
     } else {
-      notes.push(`The admin key could not be read (${admin.problem}), so the feed, warninglist and canary checks cannot run.`)
+      notes.push(`The admin key could not be read (${admin.problem}), so the feed, warninglist and canary checks cannot run. If setup installed MISP on another host, run verify with --misp-host.`)
     }
 
     return pass(`MISP ${version.version} answers at ${url}; TLS verified against ${ca.value.file} (valid until ${new Date(expires).toISOString().slice(0, 10)}).`, notes)
@@ -220,8 +220,8 @@ function isoSeconds(unix: number): string {
 /** Returns the time stamp of the refresh job's last log line as "at 2026-12-04T03:17:02Z", or undefined. */
 async function lastRefresh(context: VerifyContext): Promise<string | undefined> {
   const file = '/var/log/mispwazuh/misp-refresh.log'
-  if (!(await context.target.exists(file))) return undefined
-  const result = await context.target.exec(['tail', '-n', '1', file], {allowExitCodes: 'any'})
+  if (!(await context.mispTarget.exists(file))) return undefined
+  const result = await context.mispTarget.exec(['tail', '-n', '1', file], {allowExitCodes: 'any'})
   const stamp = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)/.exec(result.stdout.trim())?.[1]
   return stamp ? `at ${stamp}` : undefined
 }
@@ -232,7 +232,7 @@ async function looseSecretFiles(facts: VerifyFacts): Promise<string[]> {
   const files = credentials.value ? [credentials.value.file, credentials.value.adminKeyFile, credentials.value.wazuhKeyFile] : []
   const notes: string[] = []
   for (const file of files) {
-    const stat = await facts.stat(file)
+    const stat = await facts.mispFileStat(file)
     if (stat && ((stat.mode & 0o077) !== 0 || stat.owner !== 'root')) notes.push(`${file} holds a secret but is ${stat.owner}:${stat.group} ${octal(stat.mode)}; make it root-only: chown root:root ${file} && chmod 0600 ${file}.`)
   }
 

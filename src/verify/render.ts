@@ -20,8 +20,13 @@ export function renderVerifyReport(report: VerifyReport): string {
   lines.push('')
   if (!report.canaryRan) lines.push('The canary did not run (--no-canary): the hops were checked, but no IoC travelled the chain.')
   const counts = `${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`
+  const canaryHops = report.hops.filter((hop) => hop.id === 'canary.selftest' || hop.id === 'canary.sysmon')
+  const canaryTravelled = canaryHops.length > 0 && canaryHops.every((hop) => hop.status === 'pass')
   if (report.verdict === 'pass') {
-    lines.push(`Verdict: PASS (${counts}). ${report.canaryRan ? 'A canary IoC went from MISP through the manager and the integration into alerts.json.' : 'Every hop checked passes.'}`)
+    let outcome = 'Every hop checked passes, but no canary travelled the chain (see the skipped hops).'
+    if (canaryTravelled) outcome = 'A canary IoC went from MISP through the manager and the integration into alerts.json.'
+    else if (!report.canaryRan) outcome = 'Every hop checked passes.'
+    lines.push(`Verdict: PASS (${counts}). ${outcome}`)
   } else {
     const first = report.hops.find((hop) => hop.status === 'fail')
     lines.push(`Verdict: FAIL (${counts}). Fix ${first?.id} first; later hops may depend on it.`)

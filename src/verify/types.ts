@@ -30,7 +30,10 @@ export interface CanaryStage {
 
 /** Context every hop receives. */
 export interface VerifyContext {
+  /** The Wazuh manager host. */
   target: Target
+  /** The host with setup's MISP files (credentials, keys, CA, refresh log): the MISP host given with --misp-host, else the manager host. */
+  mispTarget: Target
   log: RunLog
   redactor: Redactor
   progress: (message: string) => void

@@ -130,4 +130,18 @@ describe('renderVerifyReport', () => {
     expect(text).toContain('The canary did not run (--no-canary)')
     expect(text.split('\n').at(-1)).toBe('Verdict: FAIL (1 passed, 1 failed, 1 skipped). Fix misp.wazuh-key first; later hops may depend on it.')
   })
+
+  it('claims no canary journey when the canary hops were skipped', () => {
+    const skipped: VerifyReport = {
+      ...report,
+      canaryRan: true,
+      failed: 0,
+      verdict: 'pass',
+      hops: [
+        {id: 'canary.selftest', title: 'Self-test canary', status: 'skip', found: 'Skipped.', notes: [], durationMs: 1},
+        {id: 'canary.sysmon', title: 'Sysmon canary', status: 'skip', found: 'Skipped.', notes: [], durationMs: 1},
+      ],
+    }
+    expect(renderVerifyReport(skipped).split('\n').at(-1)).toBe('Verdict: PASS (1 passed, 0 failed, 1 skipped). Every hop checked passes, but no canary travelled the chain (see the skipped hops).')
+  })
 })
