@@ -27,6 +27,8 @@ export interface MispwazuhRuleIds {
   iocFound: number
   /** misp.xml: the IoC found is the self-test canary (alert level, not 12). */
   selftestFound: number
+  /** misp.xml: the IoC found is a verify canary domain seen through another rule, such as the Sysmon canary (alert level, not 12). */
+  canaryFound: number
 }
 
 export function ruleIdsFrom(base: number): MispwazuhRuleIds {
@@ -40,11 +42,12 @@ export function ruleIdsFrom(base: number): MispwazuhRuleIds {
     setupError: base + 12,
     iocFound: base + 13,
     selftestFound: base + 14,
+    canaryFound: base + 15,
   }
 }
 
 export function allRuleIds(ids: MispwazuhRuleIds): number[] {
-  return [ids.selftest, ids.powershellConnection, ids.powershellBurst, ids.result, ids.error, ids.setupError, ids.iocFound, ids.selftestFound]
+  return [ids.selftest, ids.powershellConnection, ids.powershellBurst, ids.result, ids.error, ids.setupError, ids.iocFound, ids.selftestFound, ids.canaryFound]
 }
 
 /**

@@ -90,7 +90,7 @@ describe('stock 4.12 tree', () => {
     }
 
     expect(local.rules.find((rule) => rule.id === 100_001)?.managed).toBe(false)
-    expect(ruleFile('etc/rules/misp.xml').rules.map((rule) => rule.id)).toEqual([100_610, 100_611, 100_612, 100_613, 100_614])
+    expect(ruleFile('etc/rules/misp.xml').rules.map((rule) => rule.id)).toEqual([100_610, 100_611, 100_612, 100_613, 100_614, 100_615])
 
     expect(ownerOf('etc/ossec.conf')).toEqual({mode: 0o660, uid: 0, gid: original.get('etc/ossec.conf')?.gid})
     expect(ownerOf('etc/rules/misp.xml')).toEqual(ownerOf('etc/rules/local_rules.xml'))
@@ -253,6 +253,9 @@ describe('generated rules', () => {
 
     expect(deepestMatch(misp.rules, [root], found)).toBe(ids.iocFound)
     expect(deepestMatch(misp.rules, [root], selftest)).toBe(ids.selftestFound)
+    const sysmonCanary = {integration: 'misp', misp: {...found.misp, value: 'sysmon-abc123.canary.mispwazuh'}}
+    expect(deepestMatch(misp.rules, [root], sysmonCanary)).toBe(ids.canaryFound)
+    expect(deepestMatch(misp.rules, [root], {integration: 'misp', misp: {...found.misp, value: 'canary.mispwazuh.evil.example'}})).toBe(ids.iocFound)
     expect(deepestMatch(misp.rules, [root], error)).toBe(ids.error)
     expect(deepestMatch(misp.rules, [root], authError)).toBe(ids.setupError)
     expect(deepestMatch(misp.rules, [root], other)).toBeUndefined()
@@ -405,7 +408,7 @@ describe('hand-edited files', () => {
     const misp = ruleFile('etc/rules/misp.xml')
     expect(misp.text.startsWith('<!-- mispwazuh:begin misp-rules')).toBe(true)
     expect(misp.rules.every((rule) => rule.managed)).toBe(true)
-    expect(misp.rules.map((rule) => rule.id)).toEqual([100_610, 100_611, 100_612, 100_613, 100_614])
+    expect(misp.rules.map((rule) => rule.id)).toEqual([100_610, 100_611, 100_612, 100_613, 100_614, 100_615])
     expect(ownerOf('etc/rules/misp.xml').mode).toBe(0o660)
     expect((await planWazuhConfig(target, options())).changes).toEqual([])
   })
