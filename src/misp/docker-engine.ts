@@ -1,6 +1,7 @@
 import {MispwazuhError, ExitCode} from '../errors.js'
 import type {Change, Step, StepCheck, StepContext} from '../plan/step.js'
 import type {Target} from '../target/target.js'
+import {compareVersions} from '../wazuh/manager.js'
 
 /** misp-docker's compose file uses `start_interval`, which needs Docker Engine 25 and Compose 2.17. */
 export const MIN_DOCKER_ENGINE = '25.0.0'
@@ -32,18 +33,7 @@ export async function dockerVersions(target: Target): Promise<DockerVersions> {
   }
 }
 
-/** Compares dotted versions numerically ("27.3.1" > "25.0.0"); a leading "v" and suffixes like "-1" are ignored. */
-export function compareVersions(left: string, right: string): number {
-  const parse = (value: string) => value.replace(/^v/, '').split(/[.+-]/).slice(0, 3).map((part) => Number.parseInt(part, 10) || 0)
-  const a = parse(left)
-  const b = parse(right)
-  for (let index = 0; index < 3; index++) {
-    const difference = (a[index] ?? 0) - (b[index] ?? 0)
-    if (difference !== 0) return difference
-  }
-
-  return 0
-}
+export {compareVersions}
 
 export function dockerIsSufficient(versions: DockerVersions): boolean {
   return versions.engine !== undefined && versions.compose !== undefined && compareVersions(versions.engine, MIN_DOCKER_ENGINE) >= 0 && compareVersions(versions.compose, MIN_DOCKER_COMPOSE) >= 0

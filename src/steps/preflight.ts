@@ -3,6 +3,7 @@ import {userInfo} from 'node:os'
 import {ExitCode, MispwazuhError} from '../errors.js'
 import type {Step, StepCheck} from '../plan/step.js'
 import type {Target} from '../target/target.js'
+import {compareVersions} from '../wazuh/manager.js'
 
 export type Verdict = 'ok' | 'warn' | 'blocking'
 
@@ -278,19 +279,6 @@ export function parseListeningPorts(text: string): number[] {
 export function parseOsRelease(text: string): PreflightFacts['os'] {
   const value = (key: string) => new RegExp(`^${key}=("?)(.*)\\1$`, 'm').exec(text)?.[2] ?? ''
   return {id: value('ID'), versionId: value('VERSION_ID'), prettyName: value('PRETTY_NAME')}
-}
-
-/** Compares dotted versions numerically ("4.12.0" > "4.7.3"); a leading "v" is ignored. */
-export function compareVersions(a: string, b: string): number {
-  const parts = (version: string) => version.replace(/^v/, '').split(/[.+-]/).map((part) => Number.parseInt(part, 10) || 0)
-  const left = parts(a)
-  const right = parts(b)
-  for (let index = 0; index < Math.max(left.length, right.length); index++) {
-    const difference = (left[index] ?? 0) - (right[index] ?? 0)
-    if (difference !== 0) return Math.sign(difference)
-  }
-
-  return 0
 }
 
 export function formatBytes(bytes: number): string {

@@ -57,10 +57,14 @@ export async function readManagerFacts(target: Target, wazuhDir: string = DEFAUL
   return {wazuhDir, installed: true, version: info.version, type: info.type}
 }
 
-/** Compares two dotted versions numerically: negative when a < b, 0 when equal, positive when a > b. */
+/**
+ * Compares two dotted versions numerically: negative when a < b, 0 when equal, positive when
+ * a > b. A leading "v" and suffixes such as "-1" or "+build" are ignored ("v4.12.0" = "4.12.0").
+ */
 export function compareVersions(a: string, b: string): number {
-  const left = a.split('.').map(Number)
-  const right = b.split('.').map(Number)
+  const parts = (version: string) => version.replace(/^v/, '').split(/[.+-]/).map((part) => Number.parseInt(part, 10) || 0)
+  const left = parts(a)
+  const right = parts(b)
   for (let index = 0; index < Math.max(left.length, right.length); index += 1) {
     const difference = (left[index] ?? 0) - (right[index] ?? 0)
     if (difference !== 0) return difference
