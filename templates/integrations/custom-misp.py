@@ -909,6 +909,15 @@ class MispClient:
             raise socket.timeout("deadline reached")
         return min(self.settings["read_timeout"], remaining)
 
+    def bound_next_read(self, sock, deadline):
+        timeout = self.read_timeout(deadline)
+        try:
+            sock.settimeout(timeout)
+        except OSError:
+            # http.client may already have closed the socket, as seen with Python 3.13 after a
+            # short error body. Reads then come from its buffer and need no bound.
+            pass
+
     def read_body(self, sock, response, deadline):
         limit = self.settings["max_response_bytes"]
         declared = response.getheader("Content-Length")
@@ -919,7 +928,7 @@ class MispClient:
         chunks = []
         size = 0
         while True:
-            sock.settimeout(self.read_timeout(deadline))
+            self.bound_next_read(sock, deadline)
             chunk = response.read1(65536) if hasattr(response, "read1") else response.read(8192)
             if not chunk:
                 break
