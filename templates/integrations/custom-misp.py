@@ -816,12 +816,12 @@ class MispClient:
         if self.settings["published_only"]:
             payload["published"] = 1
 
-        answer = self.post_json("/attributes/restSearch", payload)
-        response = answer.get("response") if isinstance(answer, dict) else None
+        body = self.post_json("/attributes/restSearch", payload)
+        response = body.get("response") if isinstance(body, dict) else None
         attributes = response.get("Attribute") if isinstance(response, dict) else None
         if not isinstance(attributes, list):
             raise MispError(REASON_UNEXPECTED_RESPONSE,
-                            "restSearch answer has no response.Attribute list", 200)
+                            "restSearch response has no response.Attribute list", 200)
         return attributes, len(attributes) >= self.settings["limit"]
 
     def post_json(self, path, payload):
@@ -884,14 +884,14 @@ class MispClient:
             sock.settimeout(self.read_timeout(deadline))
             connection.request("POST", url_path, body=body, headers=headers)
             response = connection.getresponse()
-            answer = self.read_body(sock, response, deadline)
-            return self.parse_answer(response.status, response.getheader("Content-Type", ""), answer, url_path)
+            response_body = self.read_body(sock, response, deadline)
+            return self.parse_response(response.status, response.getheader("Content-Type", ""), response_body, url_path)
         except ssl.SSLCertVerificationError as error:
             raise MispError(REASON_TLS_VERIFY_FAILED,
                             "certificate of %s:%d not trusted: %s; check ca_file and the server certificate names"
                             % (target["host"], target["port"], error.verify_message or error))
         except socket.timeout:
-            raise MispError(REASON_TIMEOUT, "no answer from %s:%d in time (connect %.1f s, read %.1f s)"
+            raise MispError(REASON_TIMEOUT, "no response from %s:%d in time (connect %.1f s, read %.1f s)"
                             % (target["host"], target["port"], self.settings["connect_timeout"],
                                self.settings["read_timeout"]), retryable=True)
         except ssl.SSLError as error:
@@ -922,7 +922,7 @@ class MispClient:
         limit = self.settings["max_response_bytes"]
         declared = response.getheader("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise MispError(REASON_RESPONSE_TOO_LARGE, "answer of %s bytes is above max_response_bytes %d"
+            raise MispError(REASON_RESPONSE_TOO_LARGE, "response of %s bytes is above max_response_bytes %d"
                             % (declared, limit), response.status)
 
         chunks = []
@@ -934,51 +934,51 @@ class MispClient:
                 break
             size += len(chunk)
             if size > limit:
-                raise MispError(REASON_RESPONSE_TOO_LARGE, "answer is above max_response_bytes %d" % limit,
+                raise MispError(REASON_RESPONSE_TOO_LARGE, "response is above max_response_bytes %d" % limit,
                                 response.status)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def parse_answer(self, status, content_type, body, url_path):
+    def parse_response(self, status, content_type, body, url_path):
         head = body[:512].lstrip().lower()
         is_html = "text/html" in content_type.lower() or head.startswith(b"<!doctype html") or head.startswith(b"<html")
 
         if status >= 500:
             hint = " (MISP is still loading)" if b"misp is loading" in body[:4096].lower() else ""
-            raise MispError(REASON_SERVER_ERROR, "MISP answered HTTP %d%s" % (status, hint), status, retryable=True)
+            raise MispError(REASON_SERVER_ERROR, "MISP responded with HTTP %d%s" % (status, hint), status, retryable=True)
         if 300 <= status < 400:
-            raise MispError(REASON_REDIRECT, "MISP answered HTTP %d, a redirect (to a login page?); check misp_url"
+            raise MispError(REASON_REDIRECT, "MISP responded with HTTP %d, a redirect (to a login page?); check misp_url"
                             % status, status)
         if is_html:
-            raise MispError(REASON_HTML_RESPONSE, "MISP answered HTTP %d with an HTML page instead of JSON (a login"
+            raise MispError(REASON_HTML_RESPONSE, "MISP responded with HTTP %d and an HTML page instead of JSON (a login"
                             " page? the key must belong to an API-enabled user, and misp_url must point at MISP)"
                             % status, status)
         if status == 429:
-            raise MispError(REASON_RATE_LIMITED, "MISP answered HTTP 429, rate limit of the auth key's role exceeded",
+            raise MispError(REASON_RATE_LIMITED, "MISP responded with HTTP 429, rate limit of the auth key's role exceeded",
                             status)
         if status in (401, 403):
             raise self.forbidden_error(status, body)
         if status == 404:
-            raise MispError(REASON_NOT_FOUND, "MISP answered HTTP 404 for %s; check misp_url" % url_path, status)
+            raise MispError(REASON_NOT_FOUND, "MISP responded with HTTP 404 for %s; check misp_url" % url_path, status)
         if status != 200:
-            raise MispError(REASON_UNEXPECTED_STATUS, "MISP answered HTTP %d" % status, status)
+            raise MispError(REASON_UNEXPECTED_STATUS, "MISP responded with HTTP %d" % status, status)
 
         try:
             return json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as error:
-            raise MispError(REASON_INVALID_JSON, "MISP answer is not valid JSON: %s" % error, status)
+            raise MispError(REASON_INVALID_JSON, "MISP response is not valid JSON: %s" % error, status)
 
     def forbidden_error(self, status, body):
         try:
-            answer = json.loads(body.decode("utf-8"))
+            parsed = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            answer = None
+            parsed = None
         message = ""
-        if isinstance(answer, dict):
-            message = str(answer.get("message") or answer.get("name") or "")
-            if answer.get("saved") is False or "errors" in answer:
+        if isinstance(parsed, dict):
+            message = str(parsed.get("message") or parsed.get("name") or "")
+            if parsed.get("saved") is False or "errors" in parsed:
                 return MispError(REASON_VALIDATION_FAILED, "MISP rejected the request (HTTP %d): %s %s"
-                                 % (status, message, json.dumps(answer.get("errors"))), status)
+                                 % (status, message, json.dumps(parsed.get("errors"))), status)
         lowered = message.lower()
         if status == 401 or "authentication failed" in lowered or "auth key" in lowered or not message:
             return MispError(REASON_AUTH_FAILED, "MISP rejected the auth key (HTTP %d): %s; check api_key and that"
@@ -1376,7 +1376,7 @@ def lookup(alert, iocs, settings, arguments, log):
                 results.update(fetched)
                 if truncated:
                     log.warning("restSearch returned %d attributes, the limit; values without a match are not"
-                                " cached because the answer may be cut off" % len(attributes))
+                                " cached because the response may be cut off" % len(attributes))
                     fetched = dict((key, found) for key, found in fetched.items() if found)
                 cache.put(fetched)
 
