@@ -15,9 +15,9 @@ non-zero exit. Every failure goes to the integration log as one line with the al
 failures also reach the manager's queue as a rate-limited `misp.error` event.
 
 Only the standard library is used, and the code runs on Python 3.8 and newer. Every alert starts a
-new interpreter, so modules are imported where they are used: ssl and http.client only for a MISP
-request, socket only to send a message, fcntl only for an error event, ipaddress only for an alert
-with IP addresses, and sqlite3 only when the cache is on.
+new interpreter, so modules are imported only where they are used. ssl and http.client are loaded
+for a MISP request, socket to send a message, fcntl for an error event, ipaddress for an alert with
+IP addresses, and sqlite3 when the cache is on.
 """
 
 import json
@@ -91,8 +91,8 @@ HEX_DIGITS = frozenset("0123456789abcdef")
 SYSMON_PROVIDER = "microsoft-windows-sysmon"
 SYSMON_CHANNEL = "microsoft-windows-sysmon/operational"
 
-# What is extracted from which alert: one entry per alert shape. Routing looks at the alert's content
-# and at group membership, never at the position of a group in rule.groups. Field kinds:
+# The fields extracted from each alert shape, one entry per shape. Routing looks at the alert's
+# content and at group membership, never at the position of a group in rule.groups. Field kinds:
 #   hashes    "SHA1=..,MD5=..,SHA256=..,IMPHASH=.." (any subset, any order, any case) or a bare hex hash
 #   hash      a bare hex hash of the kind named after the colon ("hash:sha256")
 #   domain    a DNS name
@@ -1012,8 +1012,8 @@ def match_attributes(attributes, lookup_keys):
     """Return {(kind, value): [attribute summary, ...]} for every key in lookup_keys.
 
     MISP's response is checked, not trusted. An attribute counts only if it is to_ids and not
-    deleted, and its value equals a looked-up value. For a composite type, the half that holds the
-    IoC must equal it.
+    deleted, and its value equals a looked-up value. For a composite type, the half that contains
+    the IoC must equal it.
     """
     results = dict((key, []) for key in lookup_keys)
     seen = set()
