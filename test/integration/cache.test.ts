@@ -49,6 +49,11 @@ function cacheRows(): {kind: string; value: string; attributes: string}[] {
   return JSON.parse(output) as {kind: string; value: string; attributes: string}[]
 }
 
+function journalMode(): string {
+  const database = path.join(workspace.cacheDirectory, 'cache.sqlite3')
+  return execFileSync(python, ['-c', 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("PRAGMA journal_mode").fetchone()[0])', database], {encoding: 'utf8'}).trim()
+}
+
 /** Build a FIM alert for a file with well-formed fake hashes derived from `seed`. */
 function fileAlert(seed: number): Record<string, unknown> {
   const hex = (length: number) => seed.toString(16).padStart(4, '0').repeat(length / 4)
@@ -144,6 +149,7 @@ describe('cache', () => {
       expect(result.log.join('\n')).not.toMatch(/cache .*(failed|unavailable)|locked/)
     }
     expect(cacheRows()).toHaveLength(seeds.length * 3)
+    expect(journalMode()).toBe('wal')
 
     misp.requests.length = 0
     await Promise.all(seeds.map((seed) => runIntegration(workspace, fileAlert(seed))))
