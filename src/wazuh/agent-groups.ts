@@ -3,7 +3,7 @@ import path from 'node:path'
 import {ExitCode, InvalidInputError, MispwazuhError} from '../errors.js'
 import type {Change, Step, StepCheck, StepContext} from '../plan/step.js'
 import {applyFile, planFile, type FilePlan} from '../steps/file-change.js'
-import type {Target} from '../target/target.js'
+import {backupPathFor, type Target} from '../target/target.js'
 import {DEFAULT_WAZUH_DIR} from './manager.js'
 import {childText, formatFragment, indentAt, lineStartAt, parseWazuhXml, startsLine, type TextEdit, applyEdits, type XmlElement} from './xml-text.js'
 
@@ -32,6 +32,9 @@ export function groupPaths(group: string, wazuhDir: string = DEFAULT_WAZUH_DIR) 
   return {
     sharedDir,
     agentConf: path.posix.join(sharedDir, 'agent.conf'),
+    // The manager sends every file in etc/shared/<group> to the group's agents, so a backup next
+    // to agent.conf would reach every agent: backups go under etc/mispwazuh instead.
+    backupDir: path.posix.join(wazuhDir, 'etc', 'mispwazuh', 'backups', 'shared', group),
     agentGroups: path.posix.join(wazuhDir, 'bin', 'agent_groups'),
     verifyAgentConf: path.posix.join(wazuhDir, 'bin', 'verify-agent-conf'),
   }
@@ -260,13 +263,13 @@ export function sysmonAgentConfStep(group: string, wazuhDir: string = DEFAULT_WA
       if (!plan || plannedBeforeGroupExisted) await check(context)
       if (!plan?.change) return
 
-      const written = await applyFile(context.target, plan)
-      if (written?.backupPath) context.log.info(`backup of ${paths.agentConf}: ${written.backupPath}`)
+      const backupPath = await backUpOutsideShared(context, paths, plan)
+      await applyFile(context.target, {...plan, current: undefined, contentChanged: plan.contentChanged || plan.metadataChanged})
 
       const problem = await verifyAgentConf(context.target, paths.verifyAgentConf, paths.agentConf)
       if (problem === undefined) return
 
-      await restore(context.target, plan, written?.backupPath)
+      await restore(context.target, plan, backupPath)
       throw new MispwazuhError(`verify-agent-conf rejected ${paths.agentConf} on ${context.target.name}; the previous file is back in place:\n${problem}`, {
         code: 'agent_conf_invalid',
         exitCode: ExitCode.validationFailed,
@@ -287,6 +290,16 @@ export async function verifyAgentConf(target: Target, tool: string, file: string
   const output = `${result.stdout}${result.stderr}`.trim()
   if (result.exitCode === 0 && !/\bERROR\b/.test(output)) return undefined
   return output || `exit status ${result.exitCode}`
+}
+
+/** Copies the current agent.conf, with its owner and mode, into the backup directory outside etc/shared. */
+async function backUpOutsideShared(context: StepContext, paths: ReturnType<typeof groupPaths>, plan: FilePlan): Promise<string | undefined> {
+  if (plan.current === undefined) return undefined
+  const backupPath = backupPathFor(path.posix.join(paths.backupDir, 'agent.conf'))
+  await context.target.mkdir(paths.backupDir, {mode: 0o750, owner: 'root', group: 'wazuh'})
+  await context.target.exec(['cp', '-p', '--', paths.agentConf, backupPath])
+  context.log.info(`backup of ${paths.agentConf}: ${backupPath}`)
+  return backupPath
 }
 
 /** Puts the previous file back: the backup copy (content, owner and mode), or no file when there was none. */

@@ -139,6 +139,7 @@ describe('group names', () => {
     expect(groupPaths('windows')).toEqual({
       sharedDir: '/var/ossec/etc/shared/windows',
       agentConf: '/var/ossec/etc/shared/windows/agent.conf',
+      backupDir: '/var/ossec/etc/mispwazuh/backups/shared/windows',
       agentGroups: '/var/ossec/bin/agent_groups',
       verifyAgentConf: '/var/ossec/bin/verify-agent-conf',
     })

@@ -3,7 +3,7 @@
  * manager's version and enrollment settings, and --push into an agent group's shared agent.conf.
  * Run `npm run build` first: the tests run the built CLI as a user would.
  */
-import {readdirSync, readFileSync, statSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {mkdtempSync} from 'node:fs'
 import net from 'node:net'
 import {tmpdir} from 'node:os'
@@ -51,9 +51,13 @@ async function agentGroupsCalls(server: TestServer): Promise<string[][]> {
   return result.exitCode === 0 ? result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as string[]) : []
 }
 
-async function backupsOf(server: TestServer, file: string): Promise<string[]> {
-  const directory = server.pathOnHost(path.posix.dirname(file))
-  return readdirSync(directory).filter((name) => name.startsWith(`${path.posix.basename(file)}.mispwazuh-`))
+const SHARED_BACKUPS = '/var/ossec/etc/mispwazuh/backups/shared/windows'
+
+/** Backups of `file` in `directory`: the group's backup directory outside etc/shared by default. */
+async function backupsOf(server: TestServer, file: string, directory = SHARED_BACKUPS): Promise<string[]> {
+  const onHost = server.pathOnHost(directory)
+  if (!existsSync(onHost)) return []
+  return readdirSync(onHost).filter((name) => name.startsWith(`${path.posix.basename(file)}.mispwazuh-`))
 }
 
 async function agentConfig(server: TestServer, args: string[]): Promise<CliResult> {
@@ -120,7 +124,9 @@ describe('agent-config on a manager', () => {
 
     const backups = await backupsOf(server, '/var/ossec/etc/shared/windows/agent.conf')
     expect(backups).toHaveLength(1)
-    expect(await server.readFile(`/var/ossec/etc/shared/windows/${backups[0]}`)).toBe(TEMPLATE)
+    expect(await server.readFile(`${SHARED_BACKUPS}/${backups[0]}`)).toBe(TEMPLATE)
+    // The manager sends every file of etc/shared/windows to the agents: no backup may sit there.
+    expect(await backupsOf(server, '/var/ossec/etc/shared/windows/agent.conf', '/var/ossec/etc/shared/windows')).toEqual([])
 
     expect(result.stdout).toMatch(/changed\s+Agent group windows/)
     expect(result.stdout).toContain('Agents in windows (2): 001 WIN-01, 002 WIN-02')
