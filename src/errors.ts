@@ -18,6 +18,8 @@ export const ExitCode = {
   validationFailed: 22,
   mispFailed: 30,
   verifyFailed: 1,
+  /** Stopped by Ctrl+C (128 + SIGINT), as shells report it. */
+  interrupted: 130,
 } as const
 
 /**

@@ -81,6 +81,31 @@ export abstract class BaseCommand<T> extends Command {
     )
   }
 
+  /**
+   * Lets the first Ctrl+C stop a run between steps, so no file is left half-changed: the step
+   * that runs finishes first. A second Ctrl+C exits at once with status 130.
+   */
+  protected stopOnInterrupt(): {signal: AbortSignal; release: () => void} {
+    const controller = new AbortController()
+    const onInterrupt = () => {
+      if (controller.signal.aborted) {
+        this.runLog?.warn('second interrupt: exiting at once')
+        process.exit(ExitCode.interrupted)
+      }
+
+      controller.abort()
+      this.runLog?.warn('interrupted: stopping after the current step')
+      process.stderr.write('\nInterrupted: finishing the current step, then stopping. Press Ctrl+C again to stop at once.\n')
+    }
+
+    process.on('SIGINT', onInterrupt)
+    process.on('SIGTERM', onInterrupt)
+    return {signal: controller.signal, release: () => {
+      process.off('SIGINT', onInterrupt)
+      process.off('SIGTERM', onInterrupt)
+    }}
+  }
+
   /** One progress line on stderr (nothing in --json mode); always logged. */
   protected progress(message: string): void {
     const text = this.redactor.redact(message)

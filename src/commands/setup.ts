@@ -9,6 +9,7 @@ import {runPlan, type PlanRunResult} from '../plan/runner.js'
 import type {StepResult} from '../plan/step.js'
 import {setupSteps} from '../setup/steps.js'
 import {renderSummary, type SetupSummary} from '../setup/summary.js'
+import {WAZUH_PORTS} from '../steps/preflight.js'
 import {WazuhInstallFacts} from '../steps/wazuh-install.js'
 import type {Target} from '../target/target.js'
 import {createProgress} from '../ui/progress.js'
@@ -66,6 +67,7 @@ pending. A failed step stops the run; run setup again to resume.`
     const {values} = await this.resolve(flags, SETTINGS)
     if (values.mispUrl && values.mispHost) throw new InvalidInputError('--misp-url and --misp-host exclude each other: one uses an existing MISP, the other installs one on a second host.')
     if (values.mispUrl && !values.mispAdminKeyFile) throw new InvalidInputError('--misp-url needs --misp-admin-key-file: a file holding an admin auth key of that MISP.', 'Create an auth key for a MISP admin, save it in a file only you can read, and pass its path.')
+    if (!values.skipMisp && !values.mispUrl && !values.mispHost) checkPortClashes(values.mispHttpPort ?? 8080, values.mispHttpsPort ?? 8443, values.wazuhDashboardPort ?? 443)
     const adminKey = values.mispAdminKeyFile ? readLocalFile(values.mispAdminKeyFile, '--misp-admin-key-file').trim() : undefined
     const caPem = values.mispCaFile ? readLocalFile(values.mispCaFile, '--misp-ca-file') : undefined
     this.redactor.register(adminKey, 'misp-admin-key')
@@ -123,7 +125,9 @@ pending. A failed step stops the run; run setup again to resume.`
       const mode = this.jsonEnabled() ? 'silent' : process.stderr.isTTY && !process.env.CI ? 'tree' : 'plain'
       const progress = await createProgress(steps, {mode, redactor: this.redactor})
       const facts = new Map<string, unknown>()
-      const result = await runPlan({steps, dryRun, context: {target, log, redactor: this.redactor, dryRun, facts}, onEvent: (event) => progress.onEvent(event)})
+      const interrupt = this.stopOnInterrupt()
+      const result = await runPlan({steps, dryRun, signal: interrupt.signal, context: {target, log, redactor: this.redactor, dryRun, facts}, onEvent: (event) => progress.onEvent(event)})
+      interrupt.release()
       await progress.finish()
 
       const summary: SetupSummary = {
@@ -147,7 +151,21 @@ pending. A failed step stops the run; run setup again to resume.`
   }
 }
 
+/** Rejects MISP ports that collide with each other or with a port Wazuh uses on the same host. */
+function checkPortClashes(mispHttp: number, mispHttps: number, dashboard: number): void {
+  const wazuh = new Map<number, string>([[dashboard, 'the Wazuh dashboard (--wazuh-dashboard-port)'], ...Object.entries(WAZUH_PORTS).map(([port, use]) => [Number(port), use] as [number, string])])
+  const problems: string[] = []
+  if (mispHttp === mispHttps) problems.push(`--misp-http-port and --misp-https-port are both ${mispHttp}.`)
+  for (const [flag, port] of [['--misp-http-port', mispHttp], ['--misp-https-port', mispHttps]] as const) {
+    const use = wazuh.get(port)
+    if (use) problems.push(`${flag} ${port} is the port of ${use} on the same host.`)
+  }
+
+  if (problems.length > 0) throw new InvalidInputError(problems.join('\n'), 'Choose MISP ports that no other service on the host uses; the defaults are 8080 and 8443.')
+}
+
 function exitCodeFor(result: PlanRunResult): number {
+  if (result.interrupted) return ExitCode.interrupted
   if (result.failed) return result.failed.error?.exitCode ?? ExitCode.failed
   if (result.dryRun && result.counts.pending > 0) return ExitCode.changesPending
   return ExitCode.ok

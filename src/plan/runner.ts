@@ -8,6 +8,8 @@ export interface PlanRunOptions {
   dryRun: boolean
   /** Receives every state change, for the progress view. */
   onEvent?: (event: PlanEvent) => void
+  /** When aborted (Ctrl+C), the step that runs finishes and no later step starts. */
+  signal?: AbortSignal
 }
 
 export type PlanEvent =
@@ -22,6 +24,8 @@ export interface PlanRunResult {
   counts: Record<StepResult['status'], number>
   /** The step that failed, when one did; later steps did not run. */
   failed?: StepResult
+  /** The run was interrupted between steps; later steps did not run. */
+  interrupted?: boolean
 }
 
 /**
@@ -36,9 +40,17 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
   const results: StepResult[] = []
   let failed: StepResult | undefined
 
+  let interrupted = false
   for (const [index, step] of options.steps.entries()) {
     if (failed) {
       results.push({id: step.id, title: step.title, status: 'pending', reason: `not run: ${failed.title} failed`, changes: [], warnings: [], durationMs: 0})
+      continue
+    }
+
+    if (options.signal?.aborted) {
+      interrupted = true
+      options.context.log.warn(`interrupted before step ${step.id}`)
+      results.push({id: step.id, title: step.title, status: 'pending', reason: 'not run: interrupted', changes: [], warnings: [], durationMs: 0})
       continue
     }
 
@@ -52,7 +64,7 @@ export async function runPlan(options: PlanRunOptions): Promise<PlanRunResult> {
 
   const counts = {ok: 0, changed: 0, skipped: 0, failed: 0, pending: 0}
   for (const result of results) counts[result.status]++
-  return {dryRun: options.dryRun, steps: results, counts, ...(failed ? {failed} : {})}
+  return {dryRun: options.dryRun, steps: results, counts, ...(failed ? {failed} : {}), ...(interrupted ? {interrupted} : {})}
 }
 
 async function runStep(step: Step, context: StepContext, options: PlanRunOptions): Promise<StepResult> {

@@ -73,7 +73,7 @@ export async function resolveSettings<K extends SettingKey>(options: ResolveOpti
   }
 
   if (problems.length > 0) {
-    throw new InvalidInputError(problems.join('\n'), 'Correct the values above and run again.')
+    throw new InvalidInputError(problems.join('\n'), 'Correct the values named in this message and run again.')
   }
 
   const missing = (options.required ?? []).filter((key) => values[key] === undefined && definitionOf(key).default === undefined)
@@ -136,7 +136,9 @@ export function readConfigFile(file: string): ConfigFile {
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new InvalidInputError(`Cannot read the config file ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message}`, 'Check the path given with --config.')
+    const code = (error as NodeJS.ErrnoException).code
+    const reason = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message
+    throw new InvalidInputError(`Cannot read the config file ${file}: ${reason}`, 'Check the path given with --config (or MISPWAZUH_CONFIG): it must name a YAML file.')
   }
 
   const lineCounter = new LineCounter()

@@ -117,7 +117,7 @@ const sysmonConfigUrl = z.string().refine((value) => {
 }, {message: 'Expected an https:// URL without a user name or password, such as a raw file URL pinned to a commit.'})
 
 export const settings = {
-  host: {flag: 'host', kind: 'string', schema: hostSpec, description: 'Host to provision over SSH, as user@host[:port]. Without it, the local machine.', example: 'root@192.0.2.10'},
+  host: {flag: 'host', kind: 'string', schema: hostSpec, description: 'Host to work on over SSH, as user@host[:port]. Without it, the local machine.', example: 'root@192.0.2.10'},
   identity: {flag: 'identity', kind: 'string', schema: filePath, description: 'SSH private key file. Default: the SSH agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa.', example: '~/.ssh/id_ed25519'},
   knownHosts: {flag: 'known-hosts', kind: 'string', schema: filePath, description: 'known_hosts file to check the host key against. Default: ~/.ssh/known_hosts.'},
   acceptNewHostKey: {flag: 'accept-new-host-key', kind: 'boolean', schema: booleanValue, default: false, description: 'Record the host key of a host not yet in known_hosts (a changed key is still rejected).'},

@@ -30,17 +30,31 @@ export function renderSummary(result: PlanRunResult, summary: SetupSummary): str
     }
 
     lines.push('')
-    if (result.failed) lines.push(`Planning stopped at "${result.failed.title}".`)
+    if (result.failed) {
+      lines.push(`Planning stopped at "${result.failed.title}".`)
+      if (result.failed.error?.fix) lines.push(`Fix: ${result.failed.error.fix}`)
+      if (summary.logFile) lines.push(`Log: ${summary.logFile}`)
+    }
     else if (result.counts.pending > 0) lines.push(`${result.counts.pending} step(s) would change the host. Run without --dry-run to apply.`)
     else lines.push('Nothing to change: the host is already set up.')
     return lines.join('\n')
   }
 
   lines.push(`Setup of ${summary.target}:`, '')
-  for (const step of result.steps) lines.push(`${marker(step.status)} ${step.title}: ${step.reason}`)
+  for (const step of result.steps) {
+    // A changed step's reason describes the state before the change, so it is shown as such.
+    lines.push(step.status === 'changed' ? `${marker(step.status)} ${step.title}: done (before: ${step.reason})` : `${marker(step.status)} ${step.title}: ${step.reason}`)
+  }
+
   for (const step of result.steps) for (const warning of step.warnings) lines.push(`warning: ${step.title}: ${warning}`)
   const {ok, changed, skipped, failed, pending} = result.counts
   lines.push('', `${changed} changed, ${ok} ok, ${skipped} skipped${failed ? `, ${failed} failed` : ''}${pending ? `, ${pending} not run` : ''}.`)
+
+  if (result.interrupted) {
+    lines.push('', 'Setup was interrupted between steps; what ran is complete and consistent. Run setup again to resume.')
+    if (summary.logFile) lines.push(`Log: ${summary.logFile}`)
+    return lines.join('\n')
+  }
 
   if (result.failed) {
     lines.push('', `Setup stopped at "${result.failed.title}".`)

@@ -189,7 +189,16 @@ function credentials(options: SshOptions): Pick<NodeSshConfig, 'privateKey' | 'a
       throw new MispwazuhError(`Identity file not found: ${options.identityFile}`, {code: 'identity_not_found', exitCode: ExitCode.invalidInput, fix: 'Pass the path of an SSH private key with --identity.'})
     }
 
-    return {privateKey: readFileSync(options.identityFile, 'utf8')}
+    const key = readFileSync(options.identityFile, 'utf8')
+    if (/^(?:ssh-|ecdsa-|sk-)\S+ AAAA/.test(key)) {
+      throw new MispwazuhError(`${options.identityFile} is a public key; --identity needs the private key.`, {
+        code: 'identity_unusable',
+        exitCode: ExitCode.authenticationFailed,
+        fix: `Pass the private key file, usually the same path without .pub (${options.identityFile.replace(/\.pub$/, '')}).`,
+      })
+    }
+
+    return {privateKey: key}
   }
 
   if (process.env.SSH_AUTH_SOCK) return {agent: process.env.SSH_AUTH_SOCK}

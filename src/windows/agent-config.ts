@@ -73,6 +73,9 @@ export async function runAgentConfig(options: AgentConfigOptions): Promise<Agent
 
   const fromManager = await readFromManager(options, wazuhDir)
   const manager = managerSummary(options, fromManager?.version, warnings)
+  if (isLoopback(manager.address)) {
+    warnings.push(`The manager address ${manager.address} is a loopback address: every Windows agent would try to reach itself. Pass --manager-address with the address agents use to reach the manager.`)
+  }
 
   let password = fromManager?.enrollment.password
   let passwordSource: AgentConfigResult['registrationPassword']['source'] = fromManager ? 'manager' : 'unknown'
@@ -168,6 +171,11 @@ async function readFromManager(options: AgentConfigOptions, wazuhDir: string) {
 
   options.progress(`Reading the Wazuh version and enrollment settings on ${options.target.name}...`)
   return readManagerValues(options.target, wazuhDir)
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost, which on a Windows host name that host itself. */
+function isLoopback(address: string): boolean {
+  return /^127\./.test(address) || address === '::1' || address === '[::1]' || address.toLowerCase() === 'localhost'
 }
 
 function managerSummary(options: AgentConfigOptions, managerVersion: string | undefined, warnings: string[]): AgentConfigResult['manager'] {

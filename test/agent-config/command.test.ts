@@ -34,6 +34,13 @@ describe('agent-config command', () => {
     expect(result.stdout).toContain('Warning: No Wazuh manager was read (pass --host, or run mispwazuh on the manager)')
   })
 
+  it('warns about a loopback manager address', async () => {
+    const result = await runCli(['agent-config', '--manager-address', '127.0.0.1', '--agent-version', '4.12.0', '--json'])
+    expect(result.exitCode, result.stderr).toBe(0)
+    const warnings = JSON.parse(result.stdout).warnings as string[]
+    expect(warnings.some((warning) => warning.startsWith('The manager address 127.0.0.1 is a loopback address'))).toBe(true)
+  })
+
   it('prints one PowerShell script with --format ps1', async () => {
     const result = await runCli(['agent-config', ...FLAGS, '--format', 'ps1', '--agent-name', 'WIN-01'])
     expect(result.exitCode, result.stderr).toBe(0)

@@ -75,12 +75,36 @@ describe('setup interrupted', () => {
     const resumed = await runCli(['setup', ...hostFlags(server()), ...lab.setupFlags])
     expect(resumed.exitCode, resumed.stdout).toBe(0)
     // The run killed after the configuration step still owes the manager a restart.
-    expect(resumed.stdout).toMatch(/changed Wazuh manager restart: the manager has not loaded the new configuration yet/)
+    expect(resumed.stdout).toMatch(/changed Wazuh manager restart: done \(before: the manager has not loaded the new configuration yet\)/)
 
     const again = await runCli(['setup', ...hostFlags(server()), ...lab.setupFlags])
     expect(again.exitCode).toBe(0)
     expect(again.stdout).toMatch(/^0 changed, 16 ok, 0 skipped\.$/m)
   }, 900_000)
+})
+
+describe('setup stopped with Ctrl+C', () => {
+  it('finishes the running step, stops, and resumes', async () => {
+    const child = execa(process.execPath, [path.join(repositoryRoot, 'bin', 'run.js'), 'setup', ...hostFlags(server()), ...lab.setupFlags, '--rule-id-base', '102000'], {reject: false, env: {NO_COLOR: '1'}})
+    let sent = false
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (!sent && /\[14\/16\] [^\n]*\.\.\./.test(chunk.toString())) {
+        sent = true
+        child.kill('SIGINT')
+      }
+    })
+    const interrupted = await child
+    expect(sent).toBe(true)
+    expect(interrupted.exitCode).toBe(ExitCode.interrupted)
+    expect(interrupted.stderr).toMatch(/Interrupted: finishing the current step, then stopping/)
+    expect(interrupted.stdout).toMatch(/pending Wazuh manager restart: not run: interrupted/)
+    expect(interrupted.stdout).toMatch(/Run setup again to resume/)
+    await wazuhFilesValid(server())
+
+    const resumed = await runCli(['setup', ...hostFlags(server()), ...lab.setupFlags, '--rule-id-base', '102000'])
+    expect(resumed.exitCode, resumed.stdout).toBe(0)
+    expect(await server().readFile('/var/ossec/etc/rules/misp.xml')).toContain('<rule id="102013" level="12">')
+  }, 600_000)
 })
 
 describe('setup with a manager that does not come back', () => {

@@ -100,6 +100,14 @@ describe('setup stops before changing anything', () => {
     }
   })
 
+  it('on MISP ports that clash with Wazuh', async () => {
+    const result = await runCli(['setup', ...hostFlags(server()), '--misp-https-port', '443', '--misp-http-port', '55000', '--wazuh-dashboard-port', '443', '--dry-run'])
+    expect(result.exitCode).toBe(ExitCode.invalidInput)
+    expect(result.stderr).toMatch(/--misp-http-port 55000 is the port of Wazuh server API on the same host/)
+    expect(result.stderr).toMatch(/--misp-https-port 443 is the port of the Wazuh dashboard/)
+    await expectNothingChanged()
+  })
+
   it('on an invalid flag value', async () => {
     const result = await runCli(['setup', ...hostFlags(server()), '--misp-https-port', '0', '--wazuh-version', '5.0'])
     expect(result.exitCode).toBe(ExitCode.invalidInput)

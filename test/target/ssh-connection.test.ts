@@ -119,3 +119,15 @@ describe('SSH connection failures', () => {
     expect(JSON.parse(sudo.stdout).error.code).toBe('sudo_password_required')
   })
 })
+
+describe('SSH identity files', () => {
+  it('public key as identity is named', async () => {
+    const directory = scratch()
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(directory, 'id_ed25519')])
+    const error = await connectError({host: '127.0.0.1', port: 22, user: 'root', identityFile: path.join(directory, 'id_ed25519.pub')})
+    expect(error.code).toBe('identity_unusable')
+    expect(error.exitCode).toBe(ExitCode.authenticationFailed)
+    expect(error.message).toMatch(/is a public key/)
+    expect(error.fix).toContain(path.join(directory, 'id_ed25519'))
+  })
+})
