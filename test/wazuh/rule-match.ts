@@ -1,32 +1,11 @@
 /**
  * A small evaluator for the rule conditions mispwazuh writes, used to check that generated
- * rules chain as intended on sample events. It covers the osregex subset these rules use, case
- * insensitive: `^`, `$`, `|`, `\.` for any character, `+`, `*` and literal text. PCRE2 patterns
- * work when JavaScript reads them the same way once a leading `(?i)` becomes the `i` flag.
+ * rules chain as intended on sample events. OS_Regex patterns go through the product's own
+ * translation; PCRE2 patterns work when JavaScript reads them the same way once a leading `(?i)`
+ * becomes the `i` flag.
  */
+import {osregexToRegExp} from '../../src/wazuh/osregex.js'
 import type {RuleDefinition} from '../../src/wazuh/rules.js'
-
-export function osregexToJs(pattern: string): RegExp {
-  let source = ''
-  for (let index = 0; index < pattern.length; index += 1) {
-    const char = pattern[index] as string
-    if (char === '\\') {
-      const next = pattern[index + 1] ?? ''
-      index += 1
-      if (next === '.') source += '[\\s\\S]'
-      else if (next === 'd') source += '\\d'
-      else if (next === 'w') source += '[\\w@-]'
-      else if (next === 's') source += '\\s'
-      else source += `\\${next}`
-    } else if ('^$|+*'.includes(char)) {
-      source += char
-    } else {
-      source += char.replace(/[.?()[\]{}]/, (special) => `\\${special}`)
-    }
-  }
-
-  return new RegExp(source, 'i')
-}
 
 export function pcre2ToJs(pattern: string): RegExp {
   const insensitive = pattern.startsWith('(?i)')
@@ -50,7 +29,7 @@ export function fieldsMatch(rule: RuleDefinition, event: unknown): boolean {
   return rule.fields.every((field) => {
     const value = fieldOf(event, field.name)
     if (value === undefined) return false
-    const regex = field.type === 'pcre2' ? pcre2ToJs(field.value) : osregexToJs(field.value)
+    const regex = field.type === 'pcre2' ? pcre2ToJs(field.value) : osregexToRegExp(field.value)
     return regex.test(value)
   })
 }
