@@ -81,15 +81,13 @@ export abstract class CommandTarget implements Target {
   }
 
   async stat(path: string): Promise<FileStat | undefined> {
-    const result = await this.exec(['stat', '-c', STAT_FORMAT.replace('%Y', '%.9Y'), '--', path], {allowExitCodes: 'any'})
+    const result = await this.exec(['stat', '-c', STAT_FORMAT, '--', path], {allowExitCodes: 'any'})
     if (result.exitCode !== 0) {
       if (/No such file or directory|Not a directory/.test(result.stderr)) return undefined
       throw new CommandFailedError(this.name, ['stat', path], result.exitCode, result.stdout, result.stderr)
     }
 
-    const stat = parseStatLine(result.stdout)
-    stat.mtimeMs = Math.round(Number.parseFloat(result.stdout.trim().split('|')[7] ?? '0') * 1000)
-    return stat
+    return parseStatLine(result.stdout)
   }
 
   async exists(path: string): Promise<boolean> {

@@ -122,7 +122,7 @@ export const ATOMIC_WRITE_SCRIPT = [
   'trap - EXIT',
 ].join('\n')
 
-/** Parses the output of `stat -c '%F|%a|%u|%g|%U|%G|%s|%Y'`. */
+/** Parses the output of `stat -c STAT_FORMAT`; the modification time has nanoseconds (`%.9Y`). */
 export function parseStatLine(line: string): FileStat {
   const [kind = '', mode = '0', uid = '0', gid = '0', owner = '', group = '', size = '0', mtime = '0'] = line.trim().split('|')
   let type: FileType = 'other'
@@ -137,8 +137,8 @@ export function parseStatLine(line: string): FileStat {
     owner,
     group,
     size: Number(size),
-    mtimeMs: Number(mtime) * 1000,
+    mtimeMs: Math.round(Number(mtime) * 1000),
   }
 }
 
-export const STAT_FORMAT = '%F|%a|%u|%g|%U|%G|%s|%Y'
+export const STAT_FORMAT = '%F|%a|%u|%g|%U|%G|%s|%.9Y'
