@@ -33,7 +33,7 @@ export abstract class BaseCommand<T> extends Command {
     yes: Flags.boolean({char: 'y', description: 'Run without questions; a missing required value is an error.'}),
   }
 
-  /** Tests inject answers here instead of a terminal. */
+  /** Replaces the terminal prompt in tests. */
   static prompter: Prompter | undefined
 
   /** Replaces registered secrets in every message before it is printed or logged. */
@@ -82,8 +82,8 @@ export abstract class BaseCommand<T> extends Command {
   }
 
   /**
-   * Lets the first Ctrl+C stop a run between steps, so no file is left half-changed: the step
-   * that runs finishes first. A second Ctrl+C exits at once with status 130.
+   * Lets the first Ctrl+C stop a run between steps, so no file is left half-changed, because the
+   * step that runs finishes first. A second Ctrl+C exits at once with status 130.
    */
   protected stopOnInterrupt(): {signal: AbortSignal; release: () => void} {
     const controller = new AbortController()
@@ -106,7 +106,7 @@ export abstract class BaseCommand<T> extends Command {
     }}
   }
 
-  /** One progress line on stderr (nothing in --json mode); always logged. */
+  /** Writes one progress line to stderr (nothing in --json mode) and to the run log. */
   protected progress(message: string): void {
     const text = this.redactor.redact(message)
     this.runLog?.info(text)
