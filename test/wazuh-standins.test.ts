@@ -4,7 +4,7 @@
  */
 import net from 'node:net'
 import {describe, expect, it} from 'vitest'
-import {useTestServer, type TestServer} from './support/test-server.js'
+import {freePort, useTestServer, type TestServer} from './support/test-server.js'
 import {
   alertsPath,
   failNextManagerStart,
@@ -23,17 +23,6 @@ import {
 } from './support/wazuh/standins.js'
 
 const getServer = useTestServer()
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 async function statOf(server: TestServer, path: string): Promise<string> {
   const result = await server.exec(['stat', '-c', '%U:%G %a', path])

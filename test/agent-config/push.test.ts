@@ -5,14 +5,13 @@
  */
 import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {mkdtempSync} from 'node:fs'
-import net from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {beforeAll, describe, expect, it} from 'vitest'
 
 import {hostFlags, runCli, type CliResult} from '../support/cli.js'
-import {useTestServer, type TestServer} from '../support/test-server.js'
+import {freePort, useTestServer, type TestServer} from '../support/test-server.js'
 import {installWazuhStandins, runWazuhInstaller} from '../support/wazuh/standins.js'
 
 const getServer = useTestServer()
@@ -28,17 +27,6 @@ const WINDOWS_BLOCK = [
   '</agent_config>',
   '',
 ].join('\n')
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 async function statOf(server: TestServer, file: string): Promise<string> {
   const result = await server.exec(['stat', '-c', '%U:%G %a', file])

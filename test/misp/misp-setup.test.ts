@@ -6,7 +6,6 @@
  */
 import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -24,7 +23,7 @@ import {RunLog} from '../../src/ui/run-log.js'
 import {installDockerStandin, type DockerStandin} from '../support/docker-standin/index.js'
 import {feedStateOf} from '../support/misp-double/routes/feeds.js'
 import {hostFlags, runCli} from '../support/cli.js'
-import {useTestServer} from '../support/test-server.js'
+import {freePort, useTestServer} from '../support/test-server.js'
 import {renderPlan, runSteps, type RunRecord} from './step-runner.js'
 
 const server = useTestServer()
@@ -44,17 +43,6 @@ const facts = new Map<string, unknown>()
 let firstRun: RunRecord[]
 let secondRun: RunRecord[]
 let dryRun: RunRecord[]
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer()
-    probe.on('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const {port} = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
-}
 
 /** Wraps a target so that the argv of every command it runs is kept for the secret scan. */
 function recording(inner: Target, argvLog: string[]): Target {

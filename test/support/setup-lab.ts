@@ -6,14 +6,15 @@
  */
 import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
 import {installDockerStandin, type DockerStandin} from './docker-standin/index.js'
 import {repositoryRoot} from './cli.js'
-import type {TestServer} from './test-server.js'
+import {freePort, type TestServer} from './test-server.js'
 import {installWazuhStandins, type WazuhStandinOptions} from './wazuh/standins.js'
+
+export {freePort}
 
 export interface SetupLab {
   docker: DockerStandin
@@ -27,16 +28,6 @@ export interface SetupLab {
   stop(): Promise<void>
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer()
-    probe.on('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const {port} = probe.address() as net.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
-}
 
 export async function prepareSetupLab(server: TestServer, options: {wazuh?: WazuhStandinOptions} = {}): Promise<SetupLab> {
   const docker = await installDockerStandin(server, {loadingRequests: 2})

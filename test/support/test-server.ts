@@ -654,7 +654,7 @@ export interface TestServerOptions {
 }
 
 /** Asks the kernel for a free port on 127.0.0.1 by binding port 0 and releasing it. */
-function findFreePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer()
     server.on('error', reject)
@@ -747,7 +747,7 @@ async function startInDirectory(directory: string, lower: string, options: TestS
 
   const maxAttempts = options.port === undefined ? 5 : 1
   for (let attempt = 1; ; attempt++) {
-    const port = options.port ?? (await findFreePort())
+    const port = options.port ?? (await freePort())
     const [keyType, keyData] = hostPublicKey.split(' ')
     fs.writeFileSync(knownHostsFile, `[127.0.0.1]:${port} ${keyType} ${keyData}\n`)
     await server.writeFile('/etc/ssh/sshd_config', sshdConfig(port, options.sshdConfigExtra))

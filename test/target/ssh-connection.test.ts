@@ -1,6 +1,5 @@
 import {execFileSync} from 'node:child_process'
 import {copyFileSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
-import net from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -9,19 +8,10 @@ import {describe, expect, it} from 'vitest'
 import {ExitCode, MispwazuhError} from '../../src/errors.js'
 import {SshTarget} from '../../src/target/ssh-target.js'
 import {hostFlags, runCli} from '../support/cli.js'
-import {useTestServer} from '../support/test-server.js'
+import {freePort, useTestServer} from '../support/test-server.js'
 
 function scratch(): string {
   return mkdtempSync(path.join(tmpdir(), 'mispwazuh-ssh-'))
-}
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const listener = net.createServer().listen(0, '127.0.0.1', () => {
-      const {port} = listener.address() as net.AddressInfo
-      listener.close(() => resolve(port))
-    })
-  })
 }
 
 async function connectError(options: Parameters<typeof SshTarget.connect>[0]): Promise<MispwazuhError> {
@@ -40,7 +30,7 @@ describe('SSH connection failures', () => {
   const server = useTestServer()
 
   it('wrong port gives connection_failed', async () => {
-    const error = await connectError({host: '127.0.0.1', port: await closedPort(), user: 'root', identityFile: server().identityFile, knownHostsFile: server().knownHostsFile})
+    const error = await connectError({host: '127.0.0.1', port: await freePort(), user: 'root', identityFile: server().identityFile, knownHostsFile: server().knownHostsFile})
     expect(error.code).toBe('connection_failed')
     expect(error.exitCode).toBe(ExitCode.connectionFailed)
     expect(error.message).toMatch(/connection refused/)
@@ -102,7 +92,7 @@ describe('SSH connection failures', () => {
   })
 
   it('CLI exits with a distinct code for each failure', async () => {
-    const port = await closedPort()
+    const port = await freePort()
     const refused = await runCli(['preflight', '--host', `root@127.0.0.1:${port}`, '--identity', server().identityFile, '--known-hosts', server().knownHostsFile])
     expect(refused.exitCode).toBe(ExitCode.connectionFailed)
     expect(refused.stderr).toMatch(/Error: Could not connect to root@127\.0\.0\.1:\d+: connection refused/)

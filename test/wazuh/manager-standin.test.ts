@@ -4,27 +4,15 @@
  * written files with their own parser and rule loader, and its manager turns queue messages into
  * alerts with the installed rules, so this shows the managed rules load and fire.
  */
-import net from 'node:net'
 
 import {describe, expect, it} from 'vitest'
 
 import {buildSelftestEvent} from '../../src/wazuh/selftest.js'
 import {hostFlags, runCli} from '../support/cli.js'
-import {useTestServer} from '../support/test-server.js'
+import {freePort, useTestServer} from '../support/test-server.js'
 import {installWazuhStandins, runWazuhInstaller, sendQueueMessage, sysmonDnsQueryMessage, waitForAlert, wazuhControl} from '../support/wazuh/standins.js'
 
 const getServer = useTestServer()
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 describe('wazuh configure on the manager stand-in', () => {
   let stockConf = ''
