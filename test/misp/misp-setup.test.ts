@@ -23,11 +23,11 @@ import {RunLog} from '../../src/ui/run-log.js'
 import {installDockerStandin, type DockerStandin} from '../support/docker-standin/index.js'
 import {feedStateOf} from '../support/misp-double/routes/feeds.js'
 import {hostFlags, runCli} from '../support/cli.js'
+import {serveMispDockerRepository} from '../support/setup-lab.js'
 import {freePort, useTestServer} from '../support/test-server.js'
 import {renderPlan, runSteps, type RunRecord} from './step-runner.js'
 
 const server = useTestServer()
-const fixtures = path.resolve('test/fixtures/misp')
 
 let standin: DockerStandin
 let scratch: string
@@ -86,17 +86,7 @@ beforeAll(async () => {
   httpPort = await freePort()
   standin = await installDockerStandin(server())
 
-  // misp-docker cannot be cloned from GitHub here: serve a bare repository with its template.env and compose file.
-  const work = path.join(scratch, 'misp-docker')
-  fs.mkdirSync(work)
-  fs.copyFileSync(path.join(fixtures, 'misp-docker-template.env'), path.join(work, 'template.env'))
-  fs.copyFileSync(path.join(fixtures, 'misp-docker-compose.yml'), path.join(work, 'docker-compose.yml'))
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.org', ...args], {cwd: work, encoding: 'utf8'}).trim()
-  git('init', '-q', '-b', 'main')
-  git('add', '.')
-  git('commit', '-q', '-m', 'misp-docker snapshot')
-  commit = git('rev-parse', 'HEAD')
-  execFileSync('git', ['clone', '-q', '--bare', work, server().pathOnHost('/srv/misp-docker.git')])
+  commit = serveMispDockerRepository(server())
 
   redactor = new Redactor()
   commandLines = []

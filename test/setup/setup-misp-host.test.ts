@@ -3,16 +3,12 @@
  * test server, Wazuh and the integration on another, both reached over SSH with one key and
  * one known_hosts file.
  */
-import {execFileSync} from 'node:child_process'
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 
 import {afterAll, beforeAll, expect, it} from 'vitest'
 
 import {installDockerStandin, type DockerStandin} from '../support/docker-standin/index.js'
-import {repositoryRoot, runCli, type CliResult} from '../support/cli.js'
-import {freePort} from '../support/setup-lab.js'
+import {runCli, type CliResult} from '../support/cli.js'
+import {freePort, serveMispDockerRepository, shareClientKey} from '../support/setup-lab.js'
 import {useTestServer} from '../support/test-server.js'
 import {installWazuhStandins} from '../support/wazuh/standins.js'
 
@@ -28,23 +24,8 @@ beforeAll(async () => {
   docker = await installDockerStandin(mispHost(), {loadingRequests: 1})
   await installWazuhStandins(wazuhHost())
 
-  // One key for both hosts, as an operator has: authorize the Wazuh host's client key on the MISP host.
-  const publicKey = execFileSync('ssh-keygen', ['-y', '-f', wazuhHost().identityFile], {encoding: 'utf8'})
-  await mispHost().exec(['sh', '-c', 'cat >> /root/.ssh/authorized_keys'], {stdin: publicKey})
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mispwazuh-two-hosts-'))
-  knownHosts = path.join(scratch, 'known_hosts')
-  fs.writeFileSync(knownHosts, fs.readFileSync(wazuhHost().knownHostsFile, 'utf8') + fs.readFileSync(mispHost().knownHostsFile, 'utf8'))
-
-  const work = path.join(scratch, 'misp-docker')
-  fs.mkdirSync(work)
-  const fixtures = path.join(repositoryRoot, 'test', 'fixtures', 'misp')
-  fs.copyFileSync(path.join(fixtures, 'misp-docker-template.env'), path.join(work, 'template.env'))
-  fs.copyFileSync(path.join(fixtures, 'misp-docker-compose.yml'), path.join(work, 'docker-compose.yml'))
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.org', ...args], {cwd: work, encoding: 'utf8'}).trim()
-  git('init', '-q', '-b', 'main')
-  git('add', '.')
-  git('commit', '-q', '-m', 'misp-docker snapshot')
-  execFileSync('git', ['clone', '-q', '--bare', work, mispHost().pathOnHost('/srv/misp-docker.git')])
+  knownHosts = await shareClientKey(wazuhHost(), mispHost())
+  const commit = serveMispDockerRepository(mispHost())
 
   flags = [
     'setup',
@@ -53,7 +34,7 @@ beforeAll(async () => {
     '--identity', wazuhHost().identityFile,
     '--known-hosts', knownHosts,
     '--misp-docker-repo', '/srv/misp-docker.git',
-    '--misp-docker-commit', git('rev-parse', 'HEAD'),
+    '--misp-docker-commit', commit,
     '--misp-http-port', String(await freePort()),
     '--misp-https-port', String(await freePort()),
     '--wazuh-dashboard-port', String(await freePort()),

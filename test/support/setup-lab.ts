@@ -29,11 +29,13 @@ export interface SetupLab {
 }
 
 
-export async function prepareSetupLab(server: TestServer, options: {wazuh?: WazuhStandinOptions} = {}): Promise<SetupLab> {
-  const docker = await installDockerStandin(server, {loadingRequests: 2})
-  await installWazuhStandins(server, options.wazuh)
-
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mispwazuh-setup-lab-'))
+/**
+ * Serves a misp-docker repository (its template.env and compose file from the fixtures) as the
+ * bare repository /srv/misp-docker.git inside the server, because GitHub is out of reach here.
+ * Returns the commit to check out.
+ */
+export function serveMispDockerRepository(server: TestServer): string {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mispwazuh-misp-docker-'))
   const work = path.join(scratch, 'misp-docker')
   fs.mkdirSync(work)
   const fixtures = path.join(repositoryRoot, 'test', 'fixtures', 'misp')
@@ -43,10 +45,29 @@ export async function prepareSetupLab(server: TestServer, options: {wazuh?: Wazu
   git('init', '-q', '-b', 'main')
   git('add', '.')
   git('commit', '-q', '-m', 'misp-docker snapshot')
-  const mispDockerCommit = git('rev-parse', 'HEAD')
+  const commit = git('rev-parse', 'HEAD')
   execFileSync('git', ['clone', '-q', '--bare', work, server.pathOnHost('/srv/misp-docker.git')])
   fs.rmSync(scratch, {recursive: true, force: true})
+  return commit
+}
 
+/**
+ * Lets one client key log in to two servers, as an operator's key does: authorizes `first`'s
+ * client key on `second` and writes one known_hosts file listing both. Returns its path.
+ */
+export async function shareClientKey(first: TestServer, second: TestServer): Promise<string> {
+  const publicKey = execFileSync('ssh-keygen', ['-y', '-f', first.identityFile], {encoding: 'utf8'})
+  await second.exec(['sh', '-c', 'cat >> /root/.ssh/authorized_keys'], {stdin: publicKey})
+  const knownHosts = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mispwazuh-two-hosts-')), 'known_hosts')
+  fs.writeFileSync(knownHosts, fs.readFileSync(first.knownHostsFile, 'utf8') + fs.readFileSync(second.knownHostsFile, 'utf8'))
+  return knownHosts
+}
+
+export async function prepareSetupLab(server: TestServer, options: {wazuh?: WazuhStandinOptions} = {}): Promise<SetupLab> {
+  const docker = await installDockerStandin(server, {loadingRequests: 2})
+  await installWazuhStandins(server, options.wazuh)
+
+  const mispDockerCommit = serveMispDockerRepository(server)
   const [mispHttpPort, mispHttpsPort, dashboardPort] = [await freePort(), await freePort(), await freePort()]
   return {
     docker,

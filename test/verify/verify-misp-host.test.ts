@@ -3,16 +3,11 @@
  * file live on the MISP host, the integration on the Wazuh host, and verify reads each on its
  * own host.
  */
-import {execFileSync} from 'node:child_process'
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-
 import {afterAll, beforeAll, expect, it} from 'vitest'
 
 import {installDockerStandin, type DockerStandin} from '../support/docker-standin/index.js'
-import {repositoryRoot, runCli} from '../support/cli.js'
-import {freePort} from '../support/setup-lab.js'
+import {runCli} from '../support/cli.js'
+import {freePort, serveMispDockerRepository, shareClientKey} from '../support/setup-lab.js'
 import {useTestServer} from '../support/test-server.js'
 import {installWazuhStandins} from '../support/wazuh/standins.js'
 import type {VerifyJson} from './chain.js'
@@ -26,30 +21,15 @@ beforeAll(async () => {
   docker = await installDockerStandin(mispHost(), {loadingRequests: 1})
   await installWazuhStandins(wazuhHost(), {apiPort: await freePort()})
 
-  // One client key for both hosts, and one known_hosts file that lists both.
-  const publicKey = execFileSync('ssh-keygen', ['-y', '-f', wazuhHost().identityFile], {encoding: 'utf8'})
-  await mispHost().exec(['sh', '-c', 'cat >> /root/.ssh/authorized_keys'], {stdin: publicKey})
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mispwazuh-verify-two-hosts-'))
-  const knownHosts = path.join(scratch, 'known_hosts')
-  fs.writeFileSync(knownHosts, fs.readFileSync(wazuhHost().knownHostsFile, 'utf8') + fs.readFileSync(mispHost().knownHostsFile, 'utf8'))
-
-  const work = path.join(scratch, 'misp-docker')
-  fs.mkdirSync(work)
-  const fixtures = path.join(repositoryRoot, 'test', 'fixtures', 'misp')
-  fs.copyFileSync(path.join(fixtures, 'misp-docker-template.env'), path.join(work, 'template.env'))
-  fs.copyFileSync(path.join(fixtures, 'misp-docker-compose.yml'), path.join(work, 'docker-compose.yml'))
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.org', ...args], {cwd: work, encoding: 'utf8'}).trim()
-  git('init', '-q', '-b', 'main')
-  git('add', '.')
-  git('commit', '-q', '-m', 'misp-docker snapshot')
-  execFileSync('git', ['clone', '-q', '--bare', work, mispHost().pathOnHost('/srv/misp-docker.git')])
+  const knownHosts = await shareClientKey(wazuhHost(), mispHost())
+  const commit = serveMispDockerRepository(mispHost())
 
   connection = ['--host', `root@127.0.0.1:${wazuhHost().port}`, '--identity', wazuhHost().identityFile, '--known-hosts', knownHosts]
   const setup = await runCli([
     'setup', ...connection,
     '--misp-host', `root@127.0.0.1:${mispHost().port}`,
     '--misp-docker-repo', '/srv/misp-docker.git',
-    '--misp-docker-commit', git('rev-parse', 'HEAD'),
+    '--misp-docker-commit', commit,
     '--misp-http-port', String(await freePort()),
     '--misp-https-port', String(await freePort()),
     '--wazuh-dashboard-port', String(await freePort()),
