@@ -91,7 +91,8 @@ pending. A failed step stops the run; run setup again to resume.`
             existingUrl: values.mispUrl,
             existingAdminKey: adminKey,
             existingCaPem: caPem,
-            assumeYes: Boolean(flags.yes) || !this.isInteractive(flags),
+            // Pinning a certificate nobody looked at needs an explicit --yes, also in scripts.
+            assumeYes: Boolean(flags.yes),
             confirmPin: this.isInteractive(flags) ? confirm : undefined,
           }
 

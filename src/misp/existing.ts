@@ -84,7 +84,7 @@ async function confirmPin(state: MispRunState, presented: ServerCertificate): Pr
   if (state.options.confirmPin && (await state.options.confirmPin(question))) return
 
   throw new MispTlsError(
-    `The TLS certificate of MISP at ${state.url} (SHA-256 fingerprint ${presented.fingerprint256}) was not accepted.`,
+    `The TLS certificate of MISP at ${state.url} (SHA-256 fingerprint ${presented.fingerprint256}) was not accepted. Pass --misp-ca-file with the CA that signed it, or check the fingerprint on the server and run again with --yes to pin it.`,
     {method: 'GET', path: '/'},
     presented.fingerprint256,
   )
