@@ -91,7 +91,7 @@ pending. A failed step stops the run; run setup again to resume.`
             existingUrl: values.mispUrl,
             existingAdminKey: adminKey,
             existingCaPem: caPem,
-            // Pinning a certificate nobody looked at needs an explicit --yes, also in scripts.
+            // Pinning a certificate that no person has checked needs an explicit --yes, in scripts too.
             assumeYes: Boolean(flags.yes),
             confirmPin: this.isInteractive(flags) ? confirm : undefined,
           }

@@ -13,7 +13,7 @@ export interface Resolved<K extends SettingKey> {
   sources: Record<K, SettingSource>
 }
 
-/** Asks the user for one value. Injected so tests can answer without a terminal. */
+/** Asks the user for one value. Tests inject their own, so they need no terminal. */
 export type Prompter = (definition: SettingDefinition, validate: (value: string) => true | string) => Promise<string>
 
 export interface ResolveOptions<K extends SettingKey> {

@@ -10,7 +10,7 @@ export interface DesiredFile {
   mode: number
   owner: string
   group: string
-  /** The content holds a secret: the plan shows no diff lines for it, only that it changes. */
+  /** The content contains a secret, so the plan shows no diff lines for it, only that it changes. */
   secret?: boolean
 }
 

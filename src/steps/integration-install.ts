@@ -47,7 +47,7 @@ export function integrationScript(wazuhDir: string = DEFAULT_WAZUH_DIR): string 
 
 /**
  * Installs the custom-misp integration. The script is root:wazuh 0750, so integratord (which
- * runs as wazuh) can run it but not change it. Its JSON config holds the MISP URL, the Wazuh
+ * runs as wazuh) can run it but not change it. Its JSON config contains the MISP URL, the Wazuh
  * user's auth key and the CA it trusts (root:wazuh 0640), and its cache directory is owned by
  * wazuh. Then checks that the bundled interpreter compiles the script as the wazuh user and
  * that the wazuh user cannot write it. integratord starts the script anew for every alert, so

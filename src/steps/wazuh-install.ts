@@ -63,7 +63,7 @@ export function wazuhInstallStep(options: WazuhInstallOptions): Step {
         context.facts.set(WazuhInstallFacts.installing, false)
         const log = await context.target.stat(INSTALL_LOG)
         if (log && (log.mode & 0o077) !== 0) {
-          return {status: 'change', reason: `${INSTALL_LOG} holds the generated admin password and others can read it (mode 0${log.mode.toString(8)})`, changes: [{kind: 'command', summary: `restrict ${INSTALL_LOG} to root (0600)`, argv: [['chmod', '600', INSTALL_LOG]]}]}
+          return {status: 'change', reason: `${INSTALL_LOG} contains the generated admin password and others can read it (mode 0${log.mode.toString(8)})`, changes: [{kind: 'command', summary: `restrict ${INSTALL_LOG} to root (0600)`, argv: [['chmod', '600', INSTALL_LOG]]}]}
         }
 
         return {status: 'ok', reason: `Wazuh manager ${facts.version ?? '(unknown version)'} is installed in ${wazuhDir}`, changes: [], warnings: versionWarnings(facts.version)}

@@ -53,8 +53,8 @@ async function wazuhFilesValid(target: TestServer): Promise<void> {
 }
 
 describe('setup interrupted', () => {
-  // Each boundary is the end of a step, as the plain progress view prints it; the run is killed
-  // right there, the files are checked, and the next run goes one boundary further.
+  // Each boundary is the end of a step, as the plain progress view prints it. The run is killed
+  // right there and the files are checked, then the next run goes one boundary further.
   const boundaries = [
     /\[3\/16\] [^\n]*: changed/,
     /\[5\/16\] [^\n]*: changed/,

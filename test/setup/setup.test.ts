@@ -1,6 +1,6 @@
 /**
  * setup from nothing to done on the Debian test server over SSH as root, with the docker and
- * Wazuh stand-ins and the MISP double; then a second run that changes nothing, and dry runs on
+ * Wazuh stand-ins and the MISP double. Then a second run that changes nothing, and dry runs on
  * the fresh and the converged host.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'

@@ -15,7 +15,7 @@ export async function managedFileStats(server: TestServer): Promise<Map<string, 
   return stats
 }
 
-/** Every secret setup generated or read on the server: MISP keys and passwords, Wazuh passwords. */
+/** Returns every secret setup generated or read on the server: MISP keys and passwords, Wazuh passwords. */
 export async function secretsOn(server: TestServer): Promise<string[]> {
   const secrets = new Set<string>()
   const read = async (file: string) => (await server.exec(['cat', file])).stdout

@@ -32,7 +32,7 @@ export async function runCli(argv: readonly string[], options: {env?: Record<str
   return {exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr, logDirectory}
 }
 
-/** The flags that point the CLI at a test server as the given user. */
+/** Returns the flags that point the CLI at a test server as the given user. */
 export function hostFlags(server: {port: number; identityFile: string; knownHostsFile: string}, user = 'root'): string[] {
   return ['--host', `${user}@127.0.0.1:${server.port}`, '--identity', server.identityFile, '--known-hosts', server.knownHostsFile]
 }
